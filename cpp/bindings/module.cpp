@@ -1,0 +1,211 @@
+// module.cpp - the private extension module cnncore._core.
+//
+// The Python layer (cnncore/_ops.py) has already normalised every argument, resolved the padding
+// and the output sizes with cnncore.shapes, applied the dtype policy and made the arrays
+// C-contiguous, aligned and native-endian. Here, with the GIL held, we check again what memory
+// safety needs (dtype, contiguity, ndim, extents, channels, params), allocate the output, then
+// release the GIL around the kernel. Anything wrong raises ValueError or TypeError; nothing the
+// caller passes can make a kernel read or write out of bounds.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <string>
+
+#include "../core/activation.h"
+#include "../core/common.h"
+#include "../core/conv.h"
+#include "../core/cpu.h"
+#include "../core/pool.h"
+
+namespace py = pybind11;
+using cnncore::index_t;
+using Triple = std::array<index_t, 3>;
+
+namespace {
+
+[[noreturn]] void type_error(const std::string& msg) { throw py::type_error(msg); }
+
+enum class DType { kF32, kF64 };
+
+bool is_usable(const py::array& a) {
+  const int flags = py::detail::array_proxy(a.ptr())->flags;
+  return (flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) &&
+         (flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
+}
+
+DType dtype_of(const py::array& a, const char* fname, const char* name) {
+  DType t;
+  if (py::isinstance<py::array_t<float>>(a))
+    t = DType::kF32;
+  else if (py::isinstance<py::array_t<double>>(a))
+    t = DType::kF64;
+  else
+    type_error(std::string(fname) + ": " + name + " must be a native float32 or float64 array, got " +
+               std::string(py::str(a.dtype())));
+  if (!is_usable(a))
+    throw py::value_error(std::string(fname) + ": " + name + " must be C-contiguous and aligned");
+  return t;
+}
+
+void same_dtype(DType a, DType b, const char* fname, const char* name) {
+  if (a != b) type_error(std::string(fname) + ": " + name + " must have the same dtype as x");
+}
+
+py::array conv(py::array x, py::array w, py::object bias, Triple stride, Triple pad, Triple dil,
+               Triple out, index_t groups, const std::string& impl) {
+  const char* fname = "conv";
+  const DType t = dtype_of(x, fname, "x");
+  same_dtype(t, dtype_of(w, fname, "w"), fname, "w");
+  if (x.ndim() != 5) throw py::value_error("conv: x must be 5-D (n, c, d, h, w)");
+  if (w.ndim() != 5) throw py::value_error("conv: w must be 5-D (f, c/groups, kd, kh, kw)");
+  cnncore::ConvParams p;
+  p.n = x.shape(0);
+  p.c_in = x.shape(1);
+  p.c_out = w.shape(0);
+  p.groups = groups;
+  for (int d = 0; d < 3; ++d) {
+    p.in[d] = x.shape(2 + d);
+    p.k[d] = w.shape(2 + d);
+    p.out[d] = out[d];
+    p.stride[d] = stride[d];
+    p.pad[d] = pad[d];
+    p.dil[d] = dil[d];
+  }
+  cnncore::validate(p, fname);
+  if (w.shape(1) * groups != p.c_in)
+    throw py::value_error("conv: w.shape[1] * groups must equal the input channels");
+  py::array b;
+  const bool has_bias = !bias.is_none();
+  if (has_bias) {
+    if (!py::isinstance<py::array>(bias)) type_error("conv: bias must be an array or None");
+    b = py::reinterpret_borrow<py::array>(bias);
+    same_dtype(t, dtype_of(b, fname, "bias"), fname, "bias");
+    if (b.ndim() != 1 || b.shape(0) != p.c_out)
+      throw py::value_error("conv: bias must have shape (c_out,)");
+  }
+  cnncore::ConvImpl which;
+  if (impl == "auto")
+    which = cnncore::ConvImpl::kAuto;
+  else if (impl == "reference")
+    which = cnncore::ConvImpl::kReference;
+  else if (impl == "direct")
+    which = cnncore::ConvImpl::kDirect;
+  else
+    throw py::value_error("conv: impl must be 'auto', 'reference' or 'direct', got '" + impl + "'");
+
+  const std::vector<py::ssize_t> shape{p.n, p.c_out, p.out[0], p.out[1], p.out[2]};
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    py::array_t<T> y(shape);
+    const T* xp = static_cast<const T*>(x.data());
+    const T* wp = static_cast<const T*>(w.data());
+    const T* bp = has_bias ? static_cast<const T*>(b.data()) : nullptr;
+    T* yp = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cnncore::conv_forward<T>(p, xp, wp, bp, yp, which);
+    }
+    return py::array(std::move(y));
+  };
+  return t == DType::kF32 ? run(float{}) : run(double{});
+}
+
+py::array pool(py::array x, const std::string& kind, Triple k, Triple stride, Triple pad_before,
+               Triple pad_after, Triple dil, Triple out, bool count_include_pad) {
+  const char* fname = "pool";
+  const DType t = dtype_of(x, fname, "x");
+  if (x.ndim() != 4) throw py::value_error("pool: x must be 4-D (planes, d, h, w)");
+  cnncore::PoolParams p;
+  if (kind == "max")
+    p.kind = cnncore::PoolKind::kMax;
+  else if (kind == "avg")
+    p.kind = cnncore::PoolKind::kAvg;
+  else if (kind == "sum")
+    p.kind = cnncore::PoolKind::kSum;
+  else
+    throw py::value_error("pool: kind must be 'max', 'avg' or 'sum', got '" + kind + "'");
+  p.count_include_pad = count_include_pad;
+  p.planes = x.shape(0);
+  for (int d = 0; d < 3; ++d) {
+    p.in[d] = x.shape(1 + d);
+    p.out[d] = out[d];
+    p.k[d] = k[d];
+    p.stride[d] = stride[d];
+    p.pad_before[d] = pad_before[d];
+    p.pad_after[d] = pad_after[d];
+    p.dil[d] = dil[d];
+  }
+  cnncore::validate(p, fname);
+  const std::vector<py::ssize_t> shape{p.planes, p.out[0], p.out[1], p.out[2]};
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    py::array_t<T> y(shape);
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cnncore::pool_forward<T>(p, xp, yp);
+    }
+    return py::array(std::move(y));
+  };
+  return t == DType::kF32 ? run(float{}) : run(double{});
+}
+
+py::array activation(py::array x, const std::string& kind, double param) {
+  const char* fname = "activation";
+  const DType t = dtype_of(x, fname, "x");
+  cnncore::ActKind k;
+  if (kind == "relu")
+    k = cnncore::ActKind::kRelu;
+  else if (kind == "leaky_relu")
+    k = cnncore::ActKind::kLeakyRelu;
+  else if (kind == "elu")
+    k = cnncore::ActKind::kElu;
+  else
+    throw py::value_error("activation: kind must be 'relu', 'leaky_relu' or 'elu', got '" + kind +
+                          "'");
+  std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
+  const index_t count = x.size();
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    py::array_t<T> y(shape);
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = y.mutable_data();
+    const T pv = static_cast<T>(param);
+    {
+      py::gil_scoped_release release;
+      cnncore::activation_forward<T>(k, pv, xp, yp, count);
+    }
+    return py::array(std::move(y));
+  };
+  return t == DType::kF32 ? run(float{}) : run(double{});
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "cnncore's compiled core (private: use the functions of the cnncore package).";
+  m.def("conv", &conv, py::arg("x").noconvert(), py::arg("w").noconvert(), py::arg("bias"),
+        py::arg("stride"), py::arg("pad"), py::arg("dil"), py::arg("out"), py::arg("groups"),
+        py::arg("impl") = "auto");
+  m.def("pool", &pool, py::arg("x").noconvert(), py::arg("kind"), py::arg("k"),
+        py::arg("stride"), py::arg("pad_before"), py::arg("pad_after"), py::arg("dil"),
+        py::arg("out"), py::arg("count_include_pad"));
+  m.def("activation", &activation, py::arg("x").noconvert(), py::arg("kind"),
+        py::arg("param") = 0.0);
+  m.def("get_num_threads", &cnncore::num_threads);
+  m.def("set_num_threads", [](int n) { cnncore::set_num_threads(n); }, py::arg("n"));
+  m.def("config", []() {
+    py::dict d;
+    d["compiler"] = cnncore::compiler_id();
+    d["openmp"] = cnncore::have_openmp();
+#if defined(CNNCORE_OPENMP_VERSION)
+    d["openmp_version"] = CNNCORE_OPENMP_VERSION;
+#endif
+    d["simd_in_use"] = cnncore::simd_in_use();
+    d["cpu_features"] = cnncore::cpu_features();
+    return d;
+  });
+}

@@ -1,0 +1,41 @@
+// activation.cpp - element-wise activation kernels (see activation.h).
+#include "activation.h"
+
+#include <cmath>
+
+namespace cnncore {
+
+namespace {
+
+template <class T, class F>
+void map_chunks(const T* x, T* y, index_t count, F f) noexcept {
+  constexpr index_t kChunk = 16384;
+  const index_t chunks = (count + kChunk - 1) / kChunk;
+  parallel_for(chunks, 4, [&](index_t c) {
+    const index_t lo = c * kChunk, hi = lo + kChunk < count ? lo + kChunk : count;
+    for (index_t i = lo; i < hi; ++i) y[i] = f(x[i]);
+  });
+}
+
+}  // namespace
+
+template <class T>
+void activation_forward(ActKind kind, T param, const T* x, T* y, index_t count) noexcept {
+  switch (kind) {
+    case ActKind::kRelu:
+      map_chunks(x, y, count, [](T z) { return z < T(0) ? T(0) : z; });
+      break;
+    case ActKind::kLeakyRelu:
+      map_chunks(x, y, count, [param](T z) { return z > T(0) ? z : param * z; });
+      break;
+    case ActKind::kElu:
+      map_chunks(x, y, count, [param](T z) { return z > T(0) ? z : param * std::expm1(z); });
+      break;
+  }
+}
+
+template void activation_forward<float>(ActKind, float, const float*, float*, index_t) noexcept;
+template void activation_forward<double>(ActKind, double, const double*, double*,
+                                         index_t) noexcept;
+
+}  // namespace cnncore

@@ -1,0 +1,70 @@
+// common.h - types, checked arithmetic and the thread-count policy shared by every op family.
+//
+// The core is plain C++17 with optional OpenMP: nothing here (or anywhere under cpp/core) includes
+// pybind11, so the core builds, tests and benchmarks on its own. Errors in arguments are reported by
+// throwing std::invalid_argument (which the bindings turn into ValueError) from validate() functions,
+// before any kernel runs; kernels themselves are noexcept and allocate nothing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace cnncore {
+
+using index_t = std::int64_t;
+
+// Every extent, stride, padding and dilation handed to the core must be below this bound, so that
+// any index expression of the form a*b + c*d - e that validate() has bounded stays inside int64.
+constexpr index_t kMaxExtent = index_t(1) << 62;
+
+// a * b, or -1 when it would exceed kMaxExtent (a, b >= 0).
+inline index_t checked_mul(index_t a, index_t b) noexcept {
+  if (a < 0 || b < 0) return -1;
+  if (a == 0 || b == 0) return 0;
+  if (a > kMaxExtent / b) return -1;
+  return a * b;
+}
+
+// a + b, or -1 when it would exceed kMaxExtent (a, b >= 0).
+inline index_t checked_add(index_t a, index_t b) noexcept {
+  if (a < 0 || b < 0 || a > kMaxExtent - b) return -1;
+  return a + b;
+}
+
+[[noreturn]] inline void fail(const std::string& fname, const std::string& what) {
+  throw std::invalid_argument(fname + ": " + what);
+}
+
+// ---- threads ------------------------------------------------------------------------------------
+// The thread count used by every parallel region. set_num_threads(n) (n >= 1) fixes it for every
+// calling thread; set_num_threads(0) returns to the default, which is OpenMP's (OMP_NUM_THREADS or
+// the number of cores). A limit set on the calling thread through OpenMP's own API (as
+// threadpoolctl does) is honoured too: when the calling thread's omp_get_max_threads() differs
+// from the process default, the smaller of it and the set count wins.
+int num_threads() noexcept;
+void set_num_threads(int n) noexcept;
+bool have_openmp() noexcept;
+
+// Work splitting that keeps results independent of the thread count: each item is computed
+// entirely by one thread in a fixed order, so only who computes it changes, never how.
+template <class F>
+inline void parallel_for(index_t count, index_t min_per_thread, F&& body) noexcept {
+#if defined(CNNCORE_HAVE_OPENMP)
+  int nt = num_threads();
+  if (min_per_thread < 1) min_per_thread = 1;
+  index_t useful = count / min_per_thread;
+  if (useful < nt) nt = static_cast<int>(useful < 1 ? 1 : useful);
+  if (nt > 1) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (index_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+#else
+  (void)min_per_thread;
+#endif
+  for (index_t i = 0; i < count; ++i) body(i);
+}
+
+}  // namespace cnncore

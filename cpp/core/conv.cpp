@@ -1,0 +1,158 @@
+// conv.cpp - reference and direct convolution kernels (see conv.h for the contract).
+#include "conv.h"
+
+#include <algorithm>
+
+namespace cnncore {
+
+namespace {
+
+// Floor and ceiling division for b > 0.
+inline index_t floor_div(index_t a, index_t b) noexcept {
+  index_t q = a / b;
+  return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+inline index_t ceil_div(index_t a, index_t b) noexcept { return -floor_div(-a, b); }
+
+// Outputs o in [lo, hi) whose input index o*s + off lies in [0, n).
+inline void valid_range(index_t n_out, index_t s, index_t off, index_t n, index_t* lo,
+                        index_t* hi) noexcept {
+  index_t a = ceil_div(-off, s);
+  index_t b = floor_div(n - 1 - off, s) + 1;
+  *lo = std::max<index_t>(a, 0);
+  *hi = std::min<index_t>(b, n_out);
+  if (*hi < *lo) *hi = *lo;
+}
+
+}  // namespace
+
+void validate(const ConvParams& p, const char* fname) {
+  if (p.n < 0 || p.n >= kMaxExtent) fail(fname, "batch size out of range");
+  if (p.groups < 1 || p.groups >= kMaxExtent) fail(fname, "groups must be >= 1");
+  if (p.c_in < 1 || p.c_in >= kMaxExtent) fail(fname, "input channels must be >= 1");
+  if (p.c_out < 0 || p.c_out >= kMaxExtent) fail(fname, "output channels out of range");
+  if (p.c_in % p.groups != 0) fail(fname, "groups must divide the input channels");
+  if (p.c_out % p.groups != 0) fail(fname, "groups must divide the output channels");
+  for (int d = 0; d < 3; ++d) {
+    const index_t in = p.in[d], out = p.out[d], k = p.k[d], s = p.stride[d], dl = p.dil[d];
+    if (in < 1 || in >= kMaxExtent) fail(fname, "input extents must be >= 1");
+    if (out < 1 || out >= kMaxExtent) fail(fname, "output extents must be >= 1");
+    if (k < 1 || k >= kMaxExtent) fail(fname, "kernel extents must be >= 1");
+    if (s < 1 || s >= kMaxExtent) fail(fname, "stride must be >= 1");
+    if (dl < 1 || dl >= kMaxExtent) fail(fname, "dilation must be >= 1");
+    if (p.pad[d] <= -kMaxExtent || p.pad[d] >= kMaxExtent) fail(fname, "padding out of range");
+    // Largest index formed: (out-1)*s + (k-1)*dl + |pad|.
+    index_t reach = checked_add(checked_mul(out - 1, s), checked_mul(k - 1, dl));
+    if (reach < 0 || checked_add(reach, p.pad[d] < 0 ? -p.pad[d] : p.pad[d]) < 0)
+      fail(fname, "stride, dilation and padding are too large for int64 indexing");
+  }
+}
+
+template <class T>
+void conv_ref(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
+  const index_t in_vol = p.in[0] * p.in[1] * p.in[2];
+  const index_t out_vol = p.out[0] * p.out[1] * p.out[2];
+  const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
+  parallel_for(p.n * p.c_out, 1, [&](index_t nf) {
+    const index_t n = nf / p.c_out, f = nf % p.c_out, g = f / cout_g;
+    T* yp = y + nf * out_vol;
+    for (index_t od = 0; od < p.out[0]; ++od)
+      for (index_t oh = 0; oh < p.out[1]; ++oh)
+        for (index_t ow = 0; ow < p.out[2]; ++ow) {
+          T acc = 0;
+          for (index_t c = 0; c < cin_g; ++c) {
+            const T* xc = x + (n * p.c_in + g * cin_g + c) * in_vol;
+            const T* wc = w + (f * cin_g + c) * k_vol;
+            for (index_t a = 0; a < p.k[0]; ++a) {
+              const index_t id = od * p.stride[0] - p.pad[0] + a * p.dil[0];
+              if (id < 0 || id >= p.in[0]) continue;
+              for (index_t b = 0; b < p.k[1]; ++b) {
+                const index_t ih = oh * p.stride[1] - p.pad[1] + b * p.dil[1];
+                if (ih < 0 || ih >= p.in[1]) continue;
+                for (index_t e = 0; e < p.k[2]; ++e) {
+                  const index_t iw = ow * p.stride[2] - p.pad[2] + e * p.dil[2];
+                  if (iw < 0 || iw >= p.in[2]) continue;
+                  acc += wc[(a * p.k[1] + b) * p.k[2] + e] * xc[(id * p.in[1] + ih) * p.in[2] + iw];
+                }
+              }
+            }
+          }
+          if (bias) acc += bias[f];
+          yp[(od * p.out[1] + oh) * p.out[2] + ow] = acc;
+        }
+  });
+}
+
+template <class T>
+void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
+  // One task per (image, filter, output depth slice). Each output element is accumulated over
+  // (c, a, b, e) in lexicographic order, then the bias is added: the same order as conv_ref.
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
+  const index_t in_vol = p.in[0] * p.in[1] * p.in[2], in_plane = p.in[1] * p.in[2];
+  const index_t out_plane = p.out[1] * p.out[2], out_vol = p.out[0] * out_plane;
+  const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
+  const index_t sw = p.stride[2];
+  const index_t tasks = p.n * p.c_out * p.out[0];
+  const index_t work_per_task = out_plane * cin_g * k_vol;
+  parallel_for(tasks, work_per_task >= 4096 ? 1 : 4096 / (work_per_task + 1) + 1, [&](index_t t) {
+    const index_t od = t % p.out[0], nf = t / p.out[0];
+    const index_t n = nf / p.c_out, f = nf % p.c_out, g = f / cout_g;
+    T* ys = y + nf * out_vol + od * out_plane;
+    for (index_t i = 0; i < out_plane; ++i) ys[i] = T(0);
+    for (index_t c = 0; c < cin_g; ++c) {
+      const T* xc = x + (n * p.c_in + g * cin_g + c) * in_vol;
+      const T* wc = w + (f * cin_g + c) * k_vol;
+      for (index_t a = 0; a < p.k[0]; ++a) {
+        const index_t id = od * p.stride[0] - p.pad[0] + a * p.dil[0];
+        if (id < 0 || id >= p.in[0]) continue;
+        for (index_t b = 0; b < p.k[1]; ++b) {
+          index_t oh_lo, oh_hi;
+          valid_range(p.out[1], p.stride[1], b * p.dil[1] - p.pad[1], p.in[1], &oh_lo, &oh_hi);
+          for (index_t e = 0; e < p.k[2]; ++e) {
+            const T wv = wc[(a * p.k[1] + b) * p.k[2] + e];
+            const index_t off_w = e * p.dil[2] - p.pad[2];
+            index_t ow_lo, ow_hi;
+            valid_range(p.out[2], sw, off_w, p.in[2], &ow_lo, &ow_hi);
+            if (ow_lo >= ow_hi) continue;
+            for (index_t oh = oh_lo; oh < oh_hi; ++oh) {
+              const index_t ih = oh * p.stride[1] - p.pad[1] + b * p.dil[1];
+              const T* xr = xc + id * in_plane + ih * p.in[2] + off_w;
+              T* yr = ys + oh * p.out[2];
+              if (sw == 1) {
+                for (index_t ow = ow_lo; ow < ow_hi; ++ow) yr[ow] += wv * xr[ow];
+              } else {
+                for (index_t ow = ow_lo; ow < ow_hi; ++ow) yr[ow] += wv * xr[ow * sw];
+              }
+            }
+          }
+        }
+      }
+    }
+    if (bias) {
+      const T bv = bias[f];
+      for (index_t i = 0; i < out_plane; ++i) ys[i] += bv;
+    }
+  });
+}
+
+template <class T>
+void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
+                  ConvImpl impl) noexcept {
+  if (p.n == 0 || p.c_out == 0) return;
+  if (impl == ConvImpl::kReference)
+    conv_ref(p, x, w, bias, y);
+  else
+    conv_direct(p, x, w, bias, y);
+}
+
+#define CNNCORE_INSTANTIATE(T)                                                                  \
+  template void conv_ref<T>(const ConvParams&, const T*, const T*, const T*, T*) noexcept;      \
+  template void conv_direct<T>(const ConvParams&, const T*, const T*, const T*, T*) noexcept;   \
+  template void conv_forward<T>(const ConvParams&, const T*, const T*, const T*, T*, ConvImpl) \
+      noexcept;
+CNNCORE_INSTANTIATE(float)
+CNNCORE_INSTANTIATE(double)
+#undef CNNCORE_INSTANTIATE
+
+}  // namespace cnncore

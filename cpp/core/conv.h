@@ -1,0 +1,46 @@
+// conv.h - N-d convolution (cross-correlation), 1-D and 2-D as 3-D with unit leading extents.
+//
+// x (n, c_in, d_in, h_in, w_in) -> y (n, c_out, d_out, h_out, w_out);
+// w (c_out, c_in/groups, k_d, k_h, k_w); bias (c_out) or null.
+//
+//   y[n, f, o] = bias[f] + sum_{c, a} w[f, c, a] * x[n, g*c_in/groups + c, o*stride - pad + a*dil]
+//
+// with g = f / (c_out/groups) and x read as zero outside [0, extent): `pad` is the leading padding of
+// each dimension; trailing padding is implicit in the output extents, which the caller computes
+// (cnncore.shapes) and validate() checks only for memory safety. Negative `pad` (a crop) is allowed.
+#pragma once
+
+#include "common.h"
+
+namespace cnncore {
+
+struct ConvParams {
+  index_t n = 1, c_in = 1, c_out = 1, groups = 1;
+  index_t in[3] = {1, 1, 1};   // d_in, h_in, w_in
+  index_t out[3] = {1, 1, 1};  // d_out, h_out, w_out
+  index_t k[3] = {1, 1, 1};    // k_d, k_h, k_w
+  index_t stride[3] = {1, 1, 1};
+  index_t pad[3] = {0, 0, 0};  // pad_front, pad_top, pad_left
+  index_t dil[3] = {1, 1, 1};
+};
+
+enum class ConvImpl { kAuto, kReference, kDirect };
+
+// Throws std::invalid_argument (prefixed with fname) unless every extent is in range and every
+// index the kernels can form fits in int64.
+void validate(const ConvParams& p, const char* fname);
+
+// The definition: seven nested loops, bounds-checked taps. Kept as the oracle for the fast kernels.
+template <class T>
+void conv_ref(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept;
+
+// Direct kernel: output rows accumulated tap by tap over the valid range, no bounds checks inside.
+template <class T>
+void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept;
+
+// Chooses a kernel. Results depend on the kernel chosen, never on the thread count.
+template <class T>
+void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
+                  ConvImpl impl = ConvImpl::kAuto) noexcept;
+
+}  // namespace cnncore

@@ -1,0 +1,65 @@
+// cpu.cpp - CPU feature detection.
+#include "cpu.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace cnncore {
+
+CpuInfo cpu_info() noexcept {
+  CpuInfo info;
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  info.avx2 = __builtin_cpu_supports("avx2");
+  info.fma = __builtin_cpu_supports("fma");
+  info.avx512f = __builtin_cpu_supports("avx512f");
+#elif defined(__aarch64__)
+  info.neon = true;
+#endif
+  return info;
+}
+
+std::string cpu_features() {
+  const CpuInfo c = cpu_info();
+  std::string out;
+  auto add = [&out](bool on, const char* name) {
+    if (!on) return;
+    if (!out.empty()) out += ' ';
+    out += name;
+  };
+  add(c.avx2, "avx2");
+  add(c.fma, "fma");
+  add(c.avx512f, "avx512f");
+  add(c.neon, "neon");
+  return out;
+}
+
+std::string simd_in_use() {
+  const char* env = std::getenv("CNNCORE_SIMD");
+  if (env && std::strcmp(env, "generic") == 0) return "generic";
+#if defined(__AVX512F__)
+  return "avx512";
+#elif defined(__AVX2__)
+  return "avx2";
+#elif defined(__SSE2__)
+  return "sse2";
+#elif defined(__ARM_NEON)
+  return "neon";
+#else
+  return "generic";
+#endif
+}
+
+std::string compiler_id() {
+#if defined(__clang__)
+  return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return std::string("gcc ") + __VERSION__;
+#elif defined(_MSC_VER)
+  return "msvc " + std::to_string(_MSC_VER);
+#else
+  return "unknown";
+#endif
+}
+
+}  // namespace cnncore

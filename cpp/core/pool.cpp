@@ -1,0 +1,111 @@
+// pool.cpp - pooling kernels (see pool.h for the contract).
+#include "pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace cnncore {
+
+void validate(const PoolParams& p, const char* fname) {
+  if (p.planes < 0 || p.planes >= kMaxExtent) fail(fname, "batch or channel count out of range");
+  for (int d = 0; d < 3; ++d) {
+    if (p.in[d] < 1 || p.in[d] >= kMaxExtent) fail(fname, "input extents must be >= 1");
+    if (p.out[d] < 1 || p.out[d] >= kMaxExtent) fail(fname, "output extents must be >= 1");
+    if (p.k[d] < 1 || p.k[d] >= kMaxExtent) fail(fname, "kernel_size must be >= 1");
+    if (p.stride[d] < 1 || p.stride[d] >= kMaxExtent) fail(fname, "stride must be >= 1");
+    if (p.dil[d] < 1 || p.dil[d] >= kMaxExtent) fail(fname, "dilation must be >= 1");
+    if (p.kind != PoolKind::kMax && p.dil[d] != 1) fail(fname, "dilation must be 1");
+    if (p.pad_before[d] < 0 || p.pad_before[d] >= kMaxExtent || p.pad_after[d] < 0 ||
+        p.pad_after[d] >= kMaxExtent)
+      fail(fname, "padding out of range");
+    index_t reach = checked_add(checked_mul(p.out[d] - 1, p.stride[d]),
+                                checked_mul(p.k[d] - 1, p.dil[d]));
+    if (reach < 0 || checked_add(reach, p.pad_before[d]) < 0 ||
+        checked_add(checked_add(p.in[d], p.pad_after[d]), p.k[d]) < 0)
+      fail(fname, "stride, dilation and padding are too large for int64 indexing");
+  }
+}
+
+namespace {
+
+// Taps [lo, hi) of a window starting at `start` (step dil) that land inside [0, n).
+inline void tap_range(index_t start, index_t k, index_t dil, index_t n, index_t* lo,
+                      index_t* hi) noexcept {
+  index_t a = start >= 0 ? 0 : (-start + dil - 1) / dil;
+  index_t b = start > n - 1 ? 0 : (n - 1 - start) / dil + 1;
+  *lo = a;
+  *hi = std::max(a, std::min(k, b));
+}
+
+template <class T>
+inline T max_step(T m, T v) noexcept {
+  // v wins when larger or NaN; a NaN already held stays (v > NaN and NaN != NaN are both false).
+  return (v > m || v != v) ? v : m;
+}
+
+}  // namespace
+
+template <class T>
+void pool_forward(const PoolParams& p, const T* x, T* y) noexcept {
+  const index_t in_plane = p.in[0] * p.in[1] * p.in[2];
+  const index_t out_plane = p.out[0] * p.out[1] * p.out[2];
+  const index_t rows = p.planes * p.out[0] * p.out[1];
+  const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
+  const index_t per_row = p.out[2] * k_vol;
+  parallel_for(rows, per_row >= 4096 ? 1 : 4096 / (per_row + 1) + 1, [&](index_t r) {
+    const index_t oh = r % p.out[1], od = (r / p.out[1]) % p.out[0], pl = r / (p.out[1] * p.out[0]);
+    const T* xp = x + pl * in_plane;
+    T* yr = y + pl * out_plane + (od * p.out[1] + oh) * p.out[2];
+    const index_t sd = od * p.stride[0] - p.pad_before[0];
+    const index_t sh = oh * p.stride[1] - p.pad_before[1];
+    index_t a_lo, a_hi, b_lo, b_hi;
+    tap_range(sd, p.k[0], p.dil[0], p.in[0], &a_lo, &a_hi);
+    tap_range(sh, p.k[1], p.dil[1], p.in[1], &b_lo, &b_hi);
+    // Divisor factors of the two outer dimensions (average pooling only).
+    index_t div_outer = 1;
+    if (p.kind == PoolKind::kAvg) {
+      for (int d = 0; d < 2; ++d) {
+        const index_t start = d == 0 ? sd : sh;
+        const index_t end = std::min(start + p.k[d], p.in[d] + p.pad_after[d]);
+        div_outer *= p.count_include_pad
+                         ? end - start
+                         : std::min(end, p.in[d]) - std::max<index_t>(start, 0);
+      }
+    }
+    for (index_t ow = 0; ow < p.out[2]; ++ow) {
+      const index_t sw = ow * p.stride[2] - p.pad_before[2];
+      index_t e_lo, e_hi;
+      tap_range(sw, p.k[2], p.dil[2], p.in[2], &e_lo, &e_hi);
+      if (p.kind == PoolKind::kMax) {
+        T m = -std::numeric_limits<T>::infinity();
+        for (index_t a = a_lo; a < a_hi; ++a)
+          for (index_t b = b_lo; b < b_hi; ++b) {
+            const T* xr = xp + ((sd + a * p.dil[0]) * p.in[1] + sh + b * p.dil[1]) * p.in[2] + sw;
+            for (index_t e = e_lo; e < e_hi; ++e) m = max_step(m, xr[e * p.dil[2]]);
+          }
+        yr[ow] = m;
+      } else {
+        T s = 0;
+        for (index_t a = a_lo; a < a_hi; ++a)
+          for (index_t b = b_lo; b < b_hi; ++b) {
+            const T* xr = xp + ((sd + a) * p.in[1] + sh + b) * p.in[2] + sw;
+            for (index_t e = e_lo; e < e_hi; ++e) s += xr[e];
+          }
+        if (p.kind == PoolKind::kAvg) {
+          const index_t end = std::min(sw + p.k[2], p.in[2] + p.pad_after[2]);
+          const index_t f = p.count_include_pad
+                                ? end - sw
+                                : std::min(end, p.in[2]) - std::max<index_t>(sw, 0);
+          s /= static_cast<T>(div_outer * f);
+        }
+        yr[ow] = s;
+      }
+    }
+  });
+}
+
+template void pool_forward<float>(const PoolParams&, const float*, float*) noexcept;
+template void pool_forward<double>(const PoolParams&, const double*, double*) noexcept;
+
+}  // namespace cnncore

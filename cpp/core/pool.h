@@ -1,0 +1,39 @@
+// pool.h - N-d max, average and sum pooling, 1-D and 2-D as 3-D with unit leading extents.
+//
+// x (planes, d_in, h_in, w_in) -> y (planes, d_out, h_out, w_out), every plane (image x channel)
+// pooled on its own. Window o along one dimension covers o*stride - pad_before + a*dil for
+// a in [0, k); positions outside [0, extent) are padding: -inf for max, zero for average and sum.
+//
+// max: NaN anywhere in a window gives NaN; a window of padding only gives -inf.
+// sum: the plain sum of the window's input elements.
+// avg: the sum divided as PyTorch does, per dimension: start = o*stride - pad_before,
+//      end = min(start + k, extent + pad_after), size = end - start; with count_include_pad the
+//      divisor is the product of those sizes, otherwise the product of the sizes clipped to
+//      [0, extent). (dil must be 1 for avg.)
+#pragma once
+
+#include "common.h"
+
+namespace cnncore {
+
+enum class PoolKind { kMax, kAvg, kSum };
+
+struct PoolParams {
+  PoolKind kind = PoolKind::kMax;
+  bool count_include_pad = true;
+  index_t planes = 1;
+  index_t in[3] = {1, 1, 1};
+  index_t out[3] = {1, 1, 1};
+  index_t k[3] = {1, 1, 1};
+  index_t stride[3] = {1, 1, 1};
+  index_t pad_before[3] = {0, 0, 0};
+  index_t pad_after[3] = {0, 0, 0};
+  index_t dil[3] = {1, 1, 1};
+};
+
+void validate(const PoolParams& p, const char* fname);
+
+template <class T>
+void pool_forward(const PoolParams& p, const T* x, T* y) noexcept;
+
+}  // namespace cnncore

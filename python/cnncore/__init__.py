@@ -1,0 +1,59 @@
+"""cnncore: what convolutional networks are made of, in a multithreaded C++ core.
+
+Convolution in 1, 2 and 3 dimensions (``conv1d``, ``conv2d``, ``conv3d``), SciPy-style
+``correlate`` and ``convolve``, max / average / sum pooling, ReLU, leaky ReLU and ELU, all computed
+in C++ (OpenMP, with the GIL released) and cross-checked against ``cnncore.reference``, the same
+functions in plain NumPy. ``cnncore.shapes`` holds every size formula.
+
+>>> import cnncore as cc
+>>> cc.correlate([0, 1, 2, 3, 4, 5, 6], [1, 2])
+array([ 2.,  5.,  8., 11., 14., 17.])
+>>> cc.shapes.conv_output_size(7, 2)
+6
+"""
+
+from __future__ import annotations
+
+from . import _core, reference, shapes
+from ._activation import elu, leaky_relu, relu
+from ._config import get_num_threads, set_num_threads, show_config
+from ._conv import conv1d, conv2d, conv3d
+from ._pool import (
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    sum_pool1d,
+    sum_pool2d,
+    sum_pool3d,
+)
+from ._signal import convolve, correlate
+from ._version import __version__
+
+__all__ = [
+    "__version__",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "correlate",
+    "convolve",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "sum_pool1d",
+    "sum_pool2d",
+    "sum_pool3d",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "get_num_threads",
+    "set_num_threads",
+    "show_config",
+    "shapes",
+    "reference",
+]

@@ -1,0 +1,52 @@
+"""ReLU, leaky ReLU and ELU, element-wise, in the C++ core."""
+
+from __future__ import annotations
+
+from . import _core
+from ._common import as_input, as_real, check_output_size, compute_dtype, finish, result_dtype, to_core
+
+
+def _apply(fname, kind, x, param=0.0):
+    x = as_input(x, "x", fname)
+    rtype = result_dtype(x)
+    check_output_size(fname, x.shape, rtype.itemsize)
+    y = _core.activation(to_core(x, compute_dtype(rtype)), kind, param)
+    return finish(y, rtype)
+
+
+def relu(x):
+    """Rectified linear unit, ``max(0, z)``, element-wise; NaN stays NaN.
+
+    >>> import cnncore as cc
+    >>> cc.relu([-2.0, -0.5, 0.0, 1.5])
+    array([0. , 0. , 0. , 1.5], dtype=float32)
+    """
+    return _apply("relu", "relu", x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """Leaky ReLU, ``z`` for ``z > 0`` and ``negative_slope * z`` otherwise (the lecture's
+    ``max(eps*z, z)`` for ``0 <= eps < 1``).
+
+    >>> import cnncore as cc
+    >>> cc.leaky_relu([-2.0, 3.0], negative_slope=0.1)
+    array([-0.2,  3. ], dtype=float32)
+    """
+    slope = as_real(negative_slope, "negative_slope", "leaky_relu")
+    return _apply("leaky_relu", "leaky_relu", x, slope)
+
+
+def elu(x, alpha=1.0):
+    """Exponential linear unit: ``z`` for ``z > 0``, ``alpha * (exp(z) - 1)`` otherwise.
+
+    This is the standard ELU (Clevert et al. 2015, and PyTorch's). The lecture writes
+    ``max(alpha*(e^z - 1), z)``, which agrees only for ``z <= 0``: for ``z > 0`` and ``alpha > 0``,
+    ``alpha*(e^z - 1)`` overtakes ``z`` once ``z`` is large, so that form is not used.
+    ``elu(-inf) == -alpha``.
+
+    >>> import cnncore as cc
+    >>> cc.elu([-1.0, 0.0, 2.0], alpha=1.0)
+    array([-0.63212055,  0.        ,  2.        ], dtype=float32)
+    """
+    alpha = as_real(alpha, "alpha", "elu")
+    return _apply("elu", "elu", x, alpha)

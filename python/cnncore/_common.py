@@ -1,0 +1,129 @@
+"""Argument handling shared by every operator: arrays in, the dtype policy, limits, results out.
+
+The rules (API.md): inputs are anything ``numpy.asarray`` takes; real numbers only (bool, int, uint
+and float; complex, object, string and datetime raise ``TypeError``). Float32 and float64 are
+computed natively; the result dtype is ``numpy.result_type(*inputs, numpy.float32)``, so uint8
+images give float32 and int64 gives float64. A wider float (``numpy.longdouble``) is computed in
+float64 and returned in its own dtype. Inputs are never written to; results are new C-contiguous
+arrays.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import numbers
+
+import numpy as np
+
+from . import _core
+
+# The largest value the core accepts for any extent, stride, padding or dilation (see common.h).
+MAX_EXTENT = 2**62
+
+
+def as_input(value, name: str, fname: str) -> np.ndarray:
+    """``value`` as an ndarray of real numbers (no copy when it already is one)."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{fname}: {name} could not be converted to an array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{fname}: {name} must hold real numbers (bool, int, uint or float), "
+            f"got dtype {arr.dtype}"
+        )
+    return arr
+
+
+def result_dtype(*arrays: np.ndarray) -> np.dtype:
+    return np.result_type(*arrays, np.float32)
+
+
+def compute_dtype(rtype: np.dtype) -> np.dtype:
+    """The dtype the core computes in for a result of dtype ``rtype``."""
+    return np.dtype(np.float32) if rtype == np.float32 else np.dtype(np.float64)
+
+
+def to_core(arr: np.ndarray, ctype: np.dtype) -> np.ndarray:
+    """A C-contiguous, aligned, native-endian base ndarray of dtype ``ctype`` (a copy if needed)."""
+    return np.require(arr, dtype=ctype, requirements=["C", "A", "E"])
+
+
+def finish(y: np.ndarray, rtype: np.dtype) -> np.ndarray:
+    return y if y.dtype == rtype else y.astype(rtype)
+
+
+def as_int(value, name: str, fname: str) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fname}: {name} must be an integer, got bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{fname}: {name} must be an integer, got {type(value).__name__} {value!r}"
+        ) from None
+
+
+def as_bool(value, name: str, fname: str) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{fname}: {name} must be True or False, got {value!r}")
+
+
+def as_real(value, name: str, fname: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fname}: {name} must be a real number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _memory_limit() -> int:
+    env = os.environ.get("CNNCORE_MAX_BYTES")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**48
+
+
+def _human(nbytes: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if nbytes < 1024 or unit == "EiB":
+            return f"{nbytes:.4g} {unit}" if unit != "B" else f"{nbytes} B"
+        nbytes /= 1024
+    return str(nbytes)
+
+
+def check_output_size(fname: str, shape, itemsize: int) -> None:
+    """Raise MemoryError, before anything is allocated, when the result would not fit.
+
+    The limit is the machine's physical memory, or ``CNNCORE_MAX_BYTES`` when set.
+    """
+    count = 1
+    for s in shape:
+        count *= int(s)
+    nbytes = count * itemsize
+    limit = _memory_limit()
+    if nbytes > limit:
+        raise MemoryError(
+            f"{fname}: the result of shape {tuple(int(s) for s in shape)} needs {nbytes} bytes "
+            f"({_human(nbytes)}), more than the {limit} bytes ({_human(limit)}) available"
+        )
+
+
+def check_core_range(fname: str, **values) -> None:
+    """Every stride, padding and dilation the core sees must be below 2**62."""
+    for name, vals in values.items():
+        for v in vals:
+            if abs(v) >= MAX_EXTENT:
+                raise OverflowError(
+                    f"{fname}: {name} {v} is beyond the supported range (absolute values below "
+                    f"2**62)"
+                )
+

@@ -1,0 +1,176 @@
+"""conv1d, conv2d, conv3d: batched, channels-first cross-correlation in the C++ core."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core, shapes
+from ._common import (
+    as_input,
+    as_int,
+    check_core_range,
+    check_output_size,
+    compute_dtype,
+    finish,
+    result_dtype,
+    to_core,
+)
+
+_DIM_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
+_KERNEL_NAMES = {1: "K", 2: "KH, KW", 3: "KD, KH, KW"}
+
+
+def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto"):
+    """Shared body of conv1d/2d/3d: checks, shape arithmetic, dtype policy, then the core."""
+    x = as_input(x, "x", fname)
+    w = as_input(w, "w", fname)
+    b = None if bias is None else as_input(bias, "bias", fname)
+    dims = _DIM_NAMES[nd]
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(
+            f"{fname}: x must be {nd + 2}-D (N, C, {dims}) or {nd + 1}-D (C, {dims}), "
+            f"got {x.ndim}-D with shape {x.shape}"
+        )
+    if w.ndim != nd + 2:
+        raise ValueError(
+            f"{fname}: w must be {nd + 2}-D (F, C // groups, {_KERNEL_NAMES[nd]}), "
+            f"got {w.ndim}-D with shape {w.shape}"
+        )
+    groups = as_int(groups, "groups", fname)
+    if groups < 1:
+        raise ValueError(f"{fname}: groups must be >= 1, got {groups}")
+    batched = x.ndim == nd + 2
+    xs = x.shape if batched else (1,) + x.shape
+    n, c_in, in_sizes = xs[0], xs[1], xs[2:]
+    c_out, c_per_group, kernel = w.shape[0], w.shape[1], w.shape[2:]
+    if c_in < 1:
+        raise ValueError(f"{fname}: x must have at least one channel, got shape {x.shape}")
+    if min(in_sizes) < 1:
+        raise ValueError(
+            f"{fname}: x has an empty spatial dimension (shape {x.shape}); only the batch may be empty"
+        )
+    if min(kernel) < 1:
+        raise ValueError(f"{fname}: w has an empty kernel dimension (shape {w.shape})")
+    if c_in % groups:
+        raise ValueError(f"{fname}: groups={groups} does not divide the {c_in} channels of x")
+    if c_out % groups:
+        raise ValueError(f"{fname}: groups={groups} does not divide the {c_out} filters of w")
+    if c_per_group * groups != c_in:
+        raise ValueError(
+            f"{fname}: w has {c_per_group} input channels per group but x has {c_in} channels "
+            f"(groups={groups})"
+        )
+    if b is not None and b.shape != (c_out,):
+        raise ValueError(f"{fname}: bias must have shape ({c_out},) to match w, got {b.shape}")
+
+    pads, outs, stride, dilation = shapes.conv_output_shape(
+        in_sizes, kernel, stride, padding, dilation, fname
+    )
+    rtype = result_dtype(x, w) if b is None else result_dtype(x, w, b)
+    ctype = compute_dtype(rtype)
+    out_shape = (n, c_out) + tuple(outs)
+    check_output_size(fname, out_shape, rtype.itemsize)
+
+    # The core sees 3 spatial dimensions; a stride that moves no window and a dilation of a
+    # one-tap kernel change nothing, so they are normalised before the range check.
+    lead = (1,) * (3 - nd)
+    core_stride = lead + tuple(1 if o == 1 else s for o, s in zip(outs, stride))
+    core_dil = lead + tuple(1 if k == 1 else d for k, d in zip(kernel, dilation))
+    core_pad = (0,) * (3 - nd) + tuple(p[0] for p in pads)
+    check_core_range(fname, stride=core_stride, dilation=core_dil, padding=core_pad)
+
+    xc = to_core(x, ctype).reshape((n, c_in) + lead + tuple(in_sizes))
+    wc = to_core(w, ctype).reshape((c_out, c_per_group) + lead + tuple(kernel))
+    bc = None if b is None else to_core(b, ctype)
+    y = _core.conv(xc, wc, bc, core_stride, core_pad, core_dil, lead + tuple(outs), groups, impl)
+    y = y.reshape(out_shape)
+    if not batched:
+        y = y[0]
+    return finish(y, rtype)
+
+
+def conv1d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution (cross-correlation) of a batch of multi-channel signals.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, L) or (C, L)
+        Input signals, channels first.
+    w : array_like, shape (F, C // groups, K)
+        Filters.
+    bias : array_like, shape (F,), optional
+    stride, dilation : int or (int,)
+    padding : {'valid', 'same', 'full'}, int, (int,), (before, after) or ((before, after),)
+        Zero padding. ``'same'`` gives ``ceil(L / stride)`` outputs for every stride, the odd one
+        at the end; ``'full'`` pads ``dilation*(K-1)`` on each side.
+    groups : int
+        ``C`` and ``F`` are split into ``groups`` groups; filter ``f`` sees only its group's
+        channels (``groups == C`` is a depthwise convolution).
+
+    Returns
+    -------
+    ndarray, shape (N, F, L_out) or (F, L_out)
+        ``y[n, f, o] = bias[f] + sum_c sum_a w[f, c, a] * x_padded[n, c, o*stride + a*dilation]``,
+        ``L_out = floor((L + pad_before + pad_after - dilation*(K-1) - 1) / stride) + 1``.
+        dtype ``numpy.result_type(x, w, numpy.float32)``.
+
+    Examples
+    --------
+    >>> import cnncore as cc
+    >>> cc.conv1d([[0, 1, 2, 3, 4, 5, 6]], [[[1, 2]]])       # the lecture's 1-D example
+    array([[ 2.,  5.,  8., 11., 14., 17.]])
+    """
+    return conv_nd("conv1d", 1, x, w, bias, stride, padding, dilation, groups)
+
+
+def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) of a batch of multi-channel images.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, H, W) or (C, H, W)
+    w : array_like, shape (F, C // groups, KH, KW)
+    bias : array_like, shape (F,), optional
+    stride, dilation : int or (int, int)
+    padding : {'valid', 'same', 'full'}, int, (int, int) or ((top, bottom), (left, right))
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape (N, F, H_out, W_out) or (F, H_out, W_out)
+        ``y[n, f, i, j] = bias[f] + sum_c sum_a sum_b w[f, c, a, b] * x_padded[n, c, i*s_h + a*d_h,
+        j*s_w + b*d_w]``, as in ``torch.nn.functional.conv2d``.
+
+    Examples
+    --------
+    >>> import cnncore as cc
+    >>> cc.conv2d([[[0, 1, 2], [3, 4, 5], [6, 7, 8]]], [[[[0, 1], [2, 3]]]])   # the lecture's
+    array([[[19., 25.],
+            [37., 43.]]])
+    """
+    return conv_nd("conv2d", 2, x, w, bias, stride, padding, dilation, groups)
+
+
+def conv3d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution (cross-correlation) of a batch of multi-channel volumes (or videos).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, D, H, W) or (C, D, H, W)
+    w : array_like, shape (F, C // groups, KD, KH, KW)
+    bias : array_like, shape (F,), optional
+    stride, dilation : int or (int, int, int)
+    padding : {'valid', 'same', 'full'}, int, three ints or three (before, after) pairs
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape (N, F, D_out, H_out, W_out) or (F, D_out, H_out, W_out)
+
+    Examples
+    --------
+    >>> import numpy as np, cnncore as cc
+    >>> cc.conv3d(np.ones((1, 1, 3, 3, 3)), np.ones((2, 1, 2, 2, 2)), padding='same').shape
+    (1, 2, 3, 3, 3)
+    """
+    return conv_nd("conv3d", 3, x, w, bias, stride, padding, dilation, groups)
