@@ -17,9 +17,11 @@ def _apply(fname, kind, x, param=0.0):
 def relu(x):
     """Rectified linear unit, ``max(0, z)``, element-wise; NaN stays NaN.
 
-    >>> import cnncore as cc
+    >>> import numpy as np, cnncore as cc
     >>> cc.relu([-2.0, -0.5, 0.0, 1.5])
-    array([0. , 0. , 0. , 1.5], dtype=float32)
+    array([0. , 0. , 0. , 1.5])
+    >>> cc.relu(np.float32([-1, 2])).dtype
+    dtype('float32')
     """
     return _apply("relu", "relu", x)
 
@@ -30,7 +32,7 @@ def leaky_relu(x, negative_slope=0.01):
 
     >>> import cnncore as cc
     >>> cc.leaky_relu([-2.0, 3.0], negative_slope=0.1)
-    array([-0.2,  3. ], dtype=float32)
+    array([-0.2,  3. ])
     """
     slope = as_real(negative_slope, "negative_slope", "leaky_relu")
     return _apply("leaky_relu", "leaky_relu", x, slope)
@@ -46,7 +48,7 @@ def elu(x, alpha=1.0):
 
     >>> import cnncore as cc
     >>> cc.elu([-1.0, 0.0, 2.0], alpha=1.0)
-    array([-0.63212055,  0.        ,  2.        ], dtype=float32)
+    array([-0.63212056,  0.        ,  2.        ])
     """
     alpha = as_real(alpha, "alpha", "elu")
     return _apply("elu", "elu", x, alpha)
