@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <atomic>
+#include <thread>
 
 #if defined(CNNCORE_HAVE_OPENMP)
 #include <omp.h>
@@ -14,9 +15,15 @@ std::atomic<int> g_threads{0};  // 0: OpenMP's default
 
 #if defined(CNNCORE_HAVE_OPENMP)
 int process_default() noexcept {
-  // omp_get_max_threads() of the first thread that asks (the importing thread): OMP_NUM_THREADS
-  // or the number of cores.
-  static const int value = omp_get_max_threads();
+  // What a thread nobody configured gets: OMP_NUM_THREADS or the number of cores. Read on a new
+  // thread, since the calling thread's own value may have been changed already (by another
+  // library sharing this OpenMP runtime, say).
+  static const int value = [] {
+    int v = 1;
+    std::thread probe([&v] { v = omp_get_max_threads(); });
+    probe.join();
+    return v;
+  }();
   return value;
 }
 #endif
@@ -25,10 +32,12 @@ int process_default() noexcept {
 int num_threads() noexcept {
 #if defined(CNNCORE_HAVE_OPENMP)
   const int set = g_threads.load(std::memory_order_relaxed);
-  const int dflt = process_default();
   const int here = omp_get_max_threads();
-  int n = set > 0 ? set : dflt;
-  if (here != dflt) n = set > 0 ? (set < here ? set : here) : here;
+  // The set count wins on threads whose OpenMP setting nobody changed (it still equals the
+  // process default) and on the thread that set it (set_num_threads also sets OpenMP's value
+  // there). A different value on the calling thread was set later through OpenMP's API, e.g. by
+  // threadpoolctl.threadpool_limits: that one is honoured while it lasts.
+  int n = (set > 0 && (here == set || here == process_default())) ? set : here;
   return n < 1 ? 1 : n;
 #else
   return 1;
@@ -38,6 +47,7 @@ int num_threads() noexcept {
 void set_num_threads(int n) noexcept {
 #if defined(CNNCORE_HAVE_OPENMP)
   (void)process_default();
+  if (n > 0) omp_set_num_threads(n);
 #endif
   g_threads.store(n < 0 ? 0 : n, std::memory_order_relaxed);
 }

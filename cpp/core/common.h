@@ -39,10 +39,9 @@ inline index_t checked_add(index_t a, index_t b) noexcept {
 
 // ---- threads ------------------------------------------------------------------------------------
 // The thread count used by every parallel region. set_num_threads(n) (n >= 1) fixes it for every
-// calling thread; set_num_threads(0) returns to the default, which is OpenMP's (OMP_NUM_THREADS or
-// the number of cores). A limit set on the calling thread through OpenMP's own API (as
-// threadpoolctl does) is honoured too: when the calling thread's omp_get_max_threads() differs
-// from the process default, the smaller of it and the set count wins.
+// calling thread (and sets OpenMP's own value on the thread that calls it); set_num_threads(0)
+// returns to the default, OpenMP's (OMP_NUM_THREADS or the number of cores). A limit set later on
+// the calling thread through OpenMP's API (as threadpoolctl does) is honoured while it lasts.
 int num_threads() noexcept;
 void set_num_threads(int n) noexcept;
 bool have_openmp() noexcept;
