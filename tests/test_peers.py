@@ -138,3 +138,21 @@ def test_signal_matches_scipy(scipy_signal, chunk):
         x64, w64 = np.abs(x.astype(np.float64)), np.abs(w.astype(np.float64))
         r_abs = reference.correlate(x64, w64 if c["func"] == "correlate" else w64[(slice(None, None, -1),) * w.ndim], mode)
         assert_close(y, s, 2 * r_abs, w.size, c["dtype"] if c["dtype"] != "float32" else "float", c["case"])
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_same_padding_matches_torch_same(torch, nd):
+    # PyTorch's own padding='same' (stride 1), even kernels and dilation included: the odd padding
+    # goes at the end in both.
+    F = torch.nn.functional
+    tconv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
+    ours = {1: cc.conv1d, 2: cc.conv2d, 3: cc.conv3d}[nd]
+    rng = np.random.default_rng(40 + nd)
+    for k in (1, 2, 3, 4, 5):
+        for d in (1, 2, 3):
+            x = rng.integers(-4, 5, (2, 3) + (9,) * nd).astype(np.float64)
+            w = rng.integers(-4, 5, (4, 3) + (k,) * nd).astype(np.float64)
+            y = ours(x, w, padding="same", dilation=d)
+            t = tconv(torch.from_numpy(x), torch.from_numpy(w), padding="same", dilation=d).numpy()
+            np.testing.assert_array_equal(y, t, err_msg=f"k={k} d={d}")
