@@ -72,3 +72,21 @@ def scipy_signal():
     if mod is None:
         pytest.skip("SciPy is not installed (pip install '.[test]')")
     return mod
+
+
+def simd_levels():
+    """Every dispatch level this machine and build offer ('generic' first)."""
+    from cnncore import _core
+
+    return list(_core.simd_levels())
+
+
+@pytest.fixture(params=simd_levels())
+def simd(request):
+    """Run the test once per dispatch level, restoring the default afterwards."""
+    from cnncore import _core
+
+    before = _core.simd_level()
+    _core.set_simd_level(request.param)
+    yield request.param
+    _core.set_simd_level(before)

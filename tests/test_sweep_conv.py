@@ -46,7 +46,7 @@ def run_case(c, func=None, ref=None):
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-def test_conv_matches_reference(nd, chunk):
+def test_conv_matches_reference(nd, chunk, simd):
     for c in conv_cases(nd, 100, seed=1000 * nd + chunk):
         run_case(c)
 

@@ -197,6 +197,27 @@ PYBIND11_MODULE(_core, m) {
         py::arg("param") = 0.0);
   m.def("get_num_threads", &cnncore::num_threads);
   m.def("set_num_threads", [](int n) { cnncore::set_num_threads(n); }, py::arg("n"));
+  m.def("simd_level", []() {
+    return cnncore::simd_level() == cnncore::SimdLevel::kAvx2 ? "avx2" : "generic";
+  });
+  m.def("simd_levels", []() {
+    py::list levels;
+    levels.append("generic");
+    if (cnncore::simd_best() == cnncore::SimdLevel::kAvx2) levels.append("avx2");
+    return levels;
+  });
+  m.def(
+      "set_simd_level",
+      [](const std::string& level) {
+        if (level == "generic")
+          cnncore::set_simd_level(cnncore::SimdLevel::kGeneric);
+        else if (level == "avx2" || level == "best")
+          cnncore::set_simd_level(cnncore::simd_best());
+        else
+          throw py::value_error("set_simd_level: level must be 'generic', 'avx2' or 'best', got '" +
+                                level + "'");
+      },
+      py::arg("level"));
   m.def("config", []() {
     py::dict d;
     d["compiler"] = cnncore::compiler_id();

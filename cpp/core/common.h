@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -32,6 +33,31 @@ inline index_t checked_add(index_t a, index_t b) noexcept {
   if (a < 0 || b < 0 || a > kMaxExtent - b) return -1;
   return a + b;
 }
+
+// A 64-byte aligned float buffer (for the generic translation units; SIMD files take raw pointers).
+class AlignedFloats {
+ public:
+  AlignedFloats() = default;
+  explicit AlignedFloats(index_t count) { resize(count); }
+  AlignedFloats(const AlignedFloats&) = delete;
+  AlignedFloats& operator=(const AlignedFloats&) = delete;
+  ~AlignedFloats() { ::operator delete[](raw_, std::align_val_t(64)); }
+  void resize(index_t count) {
+    ::operator delete[](raw_, std::align_val_t(64));
+    raw_ = nullptr;
+    size_ = count;
+    if (count > 0)
+      raw_ = static_cast<float*>(::operator new[](static_cast<std::size_t>(count) * sizeof(float),
+                                                  std::align_val_t(64)));
+  }
+  float* data() noexcept { return raw_; }
+  const float* data() const noexcept { return raw_; }
+  index_t size() const noexcept { return size_; }
+
+ private:
+  float* raw_ = nullptr;
+  index_t size_ = 0;
+};
 
 [[noreturn]] inline void fail(const std::string& fname, const std::string& what) {
   throw std::invalid_argument(fname + ": " + what);

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 
+#include "conv_gemm.h"
+#include "cpu.h"
+
 namespace cnncore {
 
 namespace {
@@ -136,21 +139,99 @@ void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* 
   });
 }
 
+bool conv_gemm_applies(const ConvParams& p) noexcept {
+  const index_t cout_g = p.c_out / p.groups;
+  return p.k[0] == 1 && p.in[0] == 1 && p.out[0] == 1 && p.pad[0] == 0 && cout_g >= 8;
+}
+
+index_t conv_gemm_packed_size(const ConvParams& p) noexcept {
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
+  const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
+  return p.groups * panels * cin_g * p.k[1] * p.k[2] * kGemmNR;
+}
+
+void conv_gemm_pack(const ConvParams& p, const float* w, float* packed) noexcept {
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
+  const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
+  const index_t K = cin_g * p.k[1] * p.k[2];
+  for (index_t g = 0; g < p.groups; ++g)
+    for (index_t panel = 0; panel < panels; ++panel) {
+      float* dst = packed + (g * panels + panel) * K * kGemmNR;
+      for (index_t k = 0; k < K; ++k)
+        for (index_t j = 0; j < kGemmNR; ++j) {
+          const index_t f = panel * kGemmNR + j;
+          dst[k * kGemmNR + j] = f < cout_g ? w[(g * cout_g + f) * K + k] : 0.0f;
+        }
+    }
+}
+
+GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
+  GemmPlan plan;
+  const index_t cin_g = p.c_in / p.groups;
+  const index_t kh = p.k[1], kw = p.k[2], sh = p.stride[1], sw = p.stride[2];
+  const index_t reach_h = (p.out[1] - 1) * sh + (kh - 1) * p.dil[1] + 1;
+  const index_t reach_w = (p.out[2] - 1) * sw + (kw - 1) * p.dil[2] + 1;
+  plan.copy_input = !(p.pad[1] == 0 && p.pad[2] == 0 && reach_h <= p.in[1] && reach_w <= p.in[2]);
+  plan.strip_w = reach_w;
+  // Enough bands for every thread to have a few tasks, few enough that each band's weights are
+  // reused over many pixels, and small enough that a band's input strip stays in L2.
+  const index_t images = p.n * p.groups;
+  const index_t want_tasks = 4 * static_cast<index_t>(threads < 1 ? 1 : threads);
+  index_t bands = images >= want_tasks ? 1 : (want_tasks + images - 1) / images;
+  index_t rows = (p.out[1] + bands - 1) / bands;
+  auto strip_rows = [&](index_t r) { return (r - 1) * sh + (kh - 1) * p.dil[1] + 1; };
+  const index_t limit = 256 * 1024 / 4;  // floats
+  while (plan.copy_input && rows > 1 && cin_g * strip_rows(rows) * plan.strip_w > limit)
+    rows = (rows + 1) / 2;
+  plan.band_rows = rows < 1 ? 1 : rows;
+  plan.bands = (p.out[1] + plan.band_rows - 1) / plan.band_rows;
+  plan.strip_rows = strip_rows(plan.band_rows);
+  const index_t strip = plan.copy_input ? cin_g * plan.strip_rows * plan.strip_w : 0;
+  const index_t K = cin_g * kh * kw;
+  // strip (rounded to 64 bytes) + K int64 offsets + slack, rounded to 64 bytes.
+  plan.scratch_floats = ((strip + 15) / 16) * 16 + ((2 * K + 15) / 16) * 16 + 16;
+  return plan;
+}
+
+namespace {
+
+bool gemm_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
+                  float* y) {
+#if defined(CNNCORE_HAVE_AVX2_KERNELS)
+  if (simd_level() != SimdLevel::kAvx2 || !conv_gemm_applies(p)) return false;
+  const int threads = num_threads();
+  const GemmPlan plan = conv_gemm_plan(p, threads);
+  AlignedFloats packed(conv_gemm_packed_size(p));
+  conv_gemm_pack(p, w, packed.data());
+  AlignedFloats scratch(plan.scratch_floats * threads);
+  conv_gemm_avx2(p, plan, x, packed.data(), bias, y, scratch.data(), threads);
+  return true;
+#else
+  (void)p, (void)x, (void)w, (void)bias, (void)y;
+  return false;
+#endif
+}
+
+bool gemm_forward(const ConvParams&, const double*, const double*, const double*, double*) {
+  return false;
+}
+
+}  // namespace
+
 template <class T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
-                  ConvImpl impl) noexcept {
+                  ConvImpl impl) {
   if (p.n == 0 || p.c_out == 0) return;
-  if (impl == ConvImpl::kReference)
-    conv_ref(p, x, w, bias, y);
-  else
-    conv_direct(p, x, w, bias, y);
+  if (impl == ConvImpl::kReference) return conv_ref(p, x, w, bias, y);
+  if (impl == ConvImpl::kDirect) return conv_direct(p, x, w, bias, y);
+  if (gemm_forward(p, x, w, bias, y)) return;
+  conv_direct(p, x, w, bias, y);
 }
 
 #define CNNCORE_INSTANTIATE(T)                                                                  \
   template void conv_ref<T>(const ConvParams&, const T*, const T*, const T*, T*) noexcept;      \
   template void conv_direct<T>(const ConvParams&, const T*, const T*, const T*, T*) noexcept;   \
-  template void conv_forward<T>(const ConvParams&, const T*, const T*, const T*, T*, ConvImpl) \
-      noexcept;
+  template void conv_forward<T>(const ConvParams&, const T*, const T*, const T*, T*, ConvImpl);
 CNNCORE_INSTANTIATE(float)
 CNNCORE_INSTANTIATE(double)
 #undef CNNCORE_INSTANTIATE

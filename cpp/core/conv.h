@@ -38,9 +38,10 @@ void conv_ref(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) 
 template <class T>
 void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept;
 
-// Chooses a kernel. Results depend on the kernel chosen, never on the thread count.
+// Chooses a kernel (kAuto) or runs the one asked for. Results depend on the kernel chosen, never
+// on the thread count. May throw std::bad_alloc (packing and scratch buffers).
 template <class T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
-                  ConvImpl impl = ConvImpl::kAuto) noexcept;
+                  ConvImpl impl = ConvImpl::kAuto);
 
 }  // namespace cnncore

@@ -1,6 +1,7 @@
 // cpu.cpp - CPU feature detection.
 #include "cpu.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -34,14 +35,42 @@ std::string cpu_features() {
   return out;
 }
 
-std::string simd_in_use() {
+namespace {
+std::atomic<int> g_level{-1};  // -1: not decided yet
+
+int initial_level() noexcept {
   const char* env = std::getenv("CNNCORE_SIMD");
-  if (env && std::strcmp(env, "generic") == 0) return "generic";
-#if defined(__AVX512F__)
-  return "avx512";
-#elif defined(__AVX2__)
-  return "avx2";
-#elif defined(__SSE2__)
+  if (env && std::strcmp(env, "generic") == 0) return 0;
+  return static_cast<int>(simd_best());
+}
+}  // namespace
+
+SimdLevel simd_best() noexcept {
+#if defined(CNNCORE_HAVE_AVX2_KERNELS)
+  const CpuInfo c = cpu_info();
+  if (c.avx2 && c.fma) return SimdLevel::kAvx2;
+#endif
+  return SimdLevel::kGeneric;
+}
+
+SimdLevel simd_level() noexcept {
+  int v = g_level.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = initial_level();
+    g_level.store(v, std::memory_order_relaxed);
+  }
+  return static_cast<SimdLevel>(v);
+}
+
+void set_simd_level(SimdLevel level) noexcept {
+  int v = static_cast<int>(level);
+  if (v > static_cast<int>(simd_best())) v = static_cast<int>(simd_best());
+  g_level.store(v, std::memory_order_relaxed);
+}
+
+std::string simd_in_use() {
+  if (simd_level() == SimdLevel::kAvx2) return "avx2+fma";
+#if defined(__SSE2__)
   return "sse2";
 #elif defined(__ARM_NEON)
   return "neon";

@@ -50,6 +50,7 @@ def show_config(print_out: bool = True) -> dict:
         "openmp": core["openmp"],
         "openmp_version": core.get("openmp_version"),
         "simd_in_use": core["simd_in_use"],
+        "simd_levels": list(_core.simd_levels()),
         "cpu_features": core["cpu_features"],
         "num_threads": _core.get_num_threads(),
         "python": sys.version.split()[0],

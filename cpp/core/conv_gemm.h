@@ -1,0 +1,48 @@
+// conv_gemm.h - dense convolution as a register-blocked, GEMM-style product, without im2col.
+//
+// x (n, c_in, 1, h_in, w_in) -> y (n, c_out, 1, h_out, w_out); 1-D and 2-D convolutions (k_d == 1).
+//
+// Seen as a matrix product per image and group, y[f, pixel] = sum_k W[f, k] * X[k, pixel], with
+// k running over (c, a, b) = (input channel, kernel row, kernel column) and X never materialised:
+// a tile of MR output pixels reads X[k, pixel] straight from the input (or from a zero-padded copy
+// of the few input rows a band of output rows needs, when there is padding), at offset
+// koff[k] from each pixel's base. The weights are packed once into panels of 16 output channels,
+// [group][panel][k][16], zero-filled past c_out/groups. The microkernel keeps a 6 x 16 tile of
+// outputs in 12 AVX2 registers across the whole k loop: per k, two weight loads, six broadcasts,
+// twelve FMAs. Each output element is summed over k in the same order whatever the tiling or the
+// thread count, then the bias is added: results are bitwise independent of the thread count.
+#pragma once
+
+#include "common.h"
+#include "conv.h"
+
+namespace cnncore {
+
+constexpr index_t kGemmNR = 16;  // output channels per panel (two AVX2 vectors)
+constexpr index_t kGemmMR = 6;   // output pixels per microkernel tile
+
+// Where the GEMM path applies: float32, 1-D or 2-D, not depthwise.
+bool conv_gemm_applies(const ConvParams& p) noexcept;
+
+// Number of floats of the packed weights.
+index_t conv_gemm_packed_size(const ConvParams& p) noexcept;
+// w (c_out, c_in/groups, 1, k_h, k_w) -> packed [group][panel][k][16].
+void conv_gemm_pack(const ConvParams& p, const float* w, float* packed) noexcept;
+
+// The geometry of one call: how output rows are banded and how big each thread's scratch is.
+struct GemmPlan {
+  index_t band_rows = 1;      // output rows per task
+  index_t bands = 1;          // ceil(h_out / band_rows)
+  bool copy_input = false;    // build a zero-padded strip per band (padding or reads past edges)
+  index_t strip_w = 0;        // strip row length
+  index_t strip_rows = 0;     // input rows per band
+  index_t scratch_floats = 0; // per thread: strip + k offsets (as floats' worth of int64)
+};
+GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept;
+
+// The AVX2/FMA kernel (compiled with its own flags; call only when the CPU has AVX2 and FMA).
+// scratch: threads * plan.scratch_floats floats, 64-byte aligned.
+void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
+                    const float* bias, float* y, float* scratch, int threads) noexcept;
+
+}  // namespace cnncore

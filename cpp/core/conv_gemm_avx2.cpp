@@ -1,0 +1,199 @@
+// conv_gemm_avx2.cpp - the AVX2/FMA microkernel and driver of conv_gemm.h.
+//
+// Compiled with -mavx2 -mfma and reached only through run-time dispatch. Nothing here may be an
+// inline function or template shared with other translation units (the linker could pick this
+// file's AVX2 copy for generic code), so helpers live in an anonymous namespace and no std::
+// templates are used.
+#include <immintrin.h>
+
+#include "conv_gemm.h"
+
+#if defined(CNNCORE_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
+namespace cnncore {
+
+namespace {
+
+inline index_t lo_max(index_t a, index_t b) { return a > b ? a : b; }
+inline index_t lo_min(index_t a, index_t b) { return a < b ? a : b; }
+
+// acc[j] (j < MR pixels) x 16 channels += sum_k xb[j][koff[k]] * wp[k][0..15]; then + bias, and
+// the valid `nr` channels stored to y_f[pixel j] (channel stride `ystride`).
+template <int MR>
+inline void micro_6x16(index_t K, const index_t* koff, const float* const* xb, const float* wp,
+                       const float* bias, index_t nr, float* y, index_t ystride) {
+  __m256 c0[MR], c1[MR];
+  for (int j = 0; j < MR; ++j) {
+    c0[j] = _mm256_setzero_ps();
+    c1[j] = _mm256_setzero_ps();
+  }
+  const float* x0 = xb[0];
+  const float* x1 = MR > 1 ? xb[1] : x0;
+  const float* x2 = MR > 2 ? xb[2] : x0;
+  const float* x3 = MR > 3 ? xb[3] : x0;
+  const float* x4 = MR > 4 ? xb[4] : x0;
+  const float* x5 = MR > 5 ? xb[5] : x0;
+  for (index_t k = 0; k < K; ++k) {
+    const index_t o = koff[k];
+    const __m256 w0 = _mm256_load_ps(wp);
+    const __m256 w1 = _mm256_load_ps(wp + 8);
+    wp += 16;
+    __m256 b;
+    b = _mm256_broadcast_ss(x0 + o);
+    c0[0] = _mm256_fmadd_ps(b, w0, c0[0]);
+    c1[0] = _mm256_fmadd_ps(b, w1, c1[0]);
+    if (MR > 1) {
+      b = _mm256_broadcast_ss(x1 + o);
+      c0[1] = _mm256_fmadd_ps(b, w0, c0[1]);
+      c1[1] = _mm256_fmadd_ps(b, w1, c1[1]);
+    }
+    if (MR > 2) {
+      b = _mm256_broadcast_ss(x2 + o);
+      c0[2] = _mm256_fmadd_ps(b, w0, c0[2]);
+      c1[2] = _mm256_fmadd_ps(b, w1, c1[2]);
+    }
+    if (MR > 3) {
+      b = _mm256_broadcast_ss(x3 + o);
+      c0[3] = _mm256_fmadd_ps(b, w0, c0[3]);
+      c1[3] = _mm256_fmadd_ps(b, w1, c1[3]);
+    }
+    if (MR > 4) {
+      b = _mm256_broadcast_ss(x4 + o);
+      c0[4] = _mm256_fmadd_ps(b, w0, c0[4]);
+      c1[4] = _mm256_fmadd_ps(b, w1, c1[4]);
+    }
+    if (MR > 5) {
+      b = _mm256_broadcast_ss(x5 + o);
+      c0[5] = _mm256_fmadd_ps(b, w0, c0[5]);
+      c1[5] = _mm256_fmadd_ps(b, w1, c1[5]);
+    }
+  }
+  if (bias) {
+    // Bias after the whole sum, as the reference kernel does.
+    const __m256 b0 = _mm256_loadu_ps(bias), b1 = _mm256_loadu_ps(bias + 8);
+    for (int j = 0; j < MR; ++j) {
+      c0[j] = _mm256_add_ps(c0[j], b0);
+      c1[j] = _mm256_add_ps(c1[j], b1);
+    }
+  }
+  alignas(32) float t[MR][16];
+  for (int j = 0; j < MR; ++j) {
+    _mm256_store_ps(t[j], c0[j]);
+    _mm256_store_ps(t[j] + 8, c1[j]);
+  }
+  for (index_t f = 0; f < nr; ++f) {
+    float* yf = y + f * ystride;
+    for (int j = 0; j < MR; ++j) yf[j] = t[j][f];
+  }
+}
+
+void run_tile(int mr, index_t K, const index_t* koff, const float* const* xb, const float* wp,
+              const float* bias, index_t nr, float* y, index_t ystride) {
+  switch (mr) {
+    case 6: micro_6x16<6>(K, koff, xb, wp, bias, nr, y, ystride); break;
+    case 5: micro_6x16<5>(K, koff, xb, wp, bias, nr, y, ystride); break;
+    case 4: micro_6x16<4>(K, koff, xb, wp, bias, nr, y, ystride); break;
+    case 3: micro_6x16<3>(K, koff, xb, wp, bias, nr, y, ystride); break;
+    case 2: micro_6x16<2>(K, koff, xb, wp, bias, nr, y, ystride); break;
+    default: micro_6x16<1>(K, koff, xb, wp, bias, nr, y, ystride); break;
+  }
+}
+
+}  // namespace
+
+void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
+                    const float* bias, float* y, float* scratch, int threads) noexcept {
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
+  const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
+  const index_t kh = p.k[1], kw = p.k[2], sh = p.stride[1], sw = p.stride[2];
+  const index_t dh = p.dil[1], dw = p.dil[2];
+  const index_t h_in = p.in[1], w_in = p.in[2], h_out = p.out[1], w_out = p.out[2];
+  const index_t K = cin_g * kh * kw;
+  const index_t out_plane = h_out * w_out;
+  const index_t tasks = p.n * p.groups * plan.bands;
+  // Input geometry the k offsets refer to: the strip (copy) or the input image itself.
+  const index_t row_len = plan.copy_input ? plan.strip_w : w_in;
+  const index_t plane = plan.copy_input ? plan.strip_rows * plan.strip_w : h_in * w_in;
+  const index_t strip_floats = plan.copy_input ? cin_g * plane : 0;
+
+#if defined(CNNCORE_HAVE_OPENMP)
+#pragma omp parallel num_threads(threads) if (threads > 1)
+#endif
+  {
+#if defined(CNNCORE_HAVE_OPENMP)
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+#endif
+    float* strip = scratch + tid * plan.scratch_floats;
+    index_t* koff = reinterpret_cast<index_t*>(strip + ((strip_floats + 15) / 16) * 16);
+    // k offsets, in the (c, a, b) order of the packed weights.
+    for (index_t c = 0, k = 0; c < cin_g; ++c)
+      for (index_t a = 0; a < kh; ++a)
+        for (index_t b = 0; b < kw; ++b, ++k) koff[k] = c * plane + a * dh * row_len + b * dw;
+
+#if defined(CNNCORE_HAVE_OPENMP)
+#pragma omp for schedule(static)
+#endif
+    for (index_t t = 0; t < tasks; ++t) {
+      const index_t band = t % plan.bands, ng = t / plan.bands;
+      const index_t g = ng % p.groups, n = ng / p.groups;
+      const index_t oh0 = band * plan.band_rows;
+      const index_t oh1 = lo_min(oh0 + plan.band_rows, h_out);
+      const float* xg = x + (n * p.c_in + g * cin_g) * h_in * w_in;
+      const float* src;    // where pixel (oh, ow)'s window starts, minus koff
+      index_t row0;        // input row (in src coordinates) of output row oh0
+      if (plan.copy_input) {
+        // Zero-padded copy of input rows [ih0, ih0 + strip_rows) and columns [-pad_left, ...).
+        const index_t ih0 = oh0 * sh - p.pad[1];
+        const index_t rows = (oh1 - oh0 - 1) * sh + (kh - 1) * dh + 1;
+        for (index_t c = 0; c < cin_g; ++c)
+          for (index_t r = 0; r < rows; ++r) {
+            float* dst = strip + c * plane + r * row_len;
+            const index_t ih = ih0 + r;
+            if (ih < 0 || ih >= h_in) {
+              for (index_t i = 0; i < row_len; ++i) dst[i] = 0.0f;
+              continue;
+            }
+            const float* srow = xg + (c * h_in + ih) * w_in;
+            for (index_t i = 0; i < row_len; ++i) {
+              const index_t iw = i - p.pad[2];
+              dst[i] = (iw >= 0 && iw < w_in) ? srow[iw] : 0.0f;
+            }
+          }
+        src = strip;
+        row0 = 0;
+      } else {
+        src = xg;
+        row0 = oh0 * sh - p.pad[1];
+      }
+      const index_t pix0 = oh0 * w_out, pix1 = oh1 * w_out;
+      for (index_t panel = 0; panel < panels; ++panel) {
+        const index_t f0 = panel * kGemmNR;
+        const index_t nr = lo_min(kGemmNR, cout_g - f0);
+        const float* wp = packed + (g * panels + panel) * K * kGemmNR;
+        float* yp = y + (n * p.c_out + g * cout_g + f0) * out_plane;
+        const float* bp = bias ? bias + g * cout_g + f0 : nullptr;
+        alignas(32) float bias_pad[16];
+        if (bp && nr < kGemmNR) {
+          for (index_t i = 0; i < 16; ++i) bias_pad[i] = i < nr ? bp[i] : 0.0f;
+          bp = bias_pad;
+        }
+        for (index_t q = pix0; q < pix1; q += kGemmMR) {
+          const int mr = static_cast<int>(lo_min(kGemmMR, pix1 - q));
+          const float* xb[kGemmMR];
+          for (int j = 0; j < mr; ++j) {
+            const index_t oh = (q + j) / w_out, ow = (q + j) % w_out;
+            xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw - (plan.copy_input ? 0 : p.pad[2]);
+          }
+          run_tile(mr, K, koff, xb, wp, bp, nr, yp + q, out_plane);
+        }
+      }
+    }
+  }
+  (void)lo_max;
+}
+
+}  // namespace cnncore
