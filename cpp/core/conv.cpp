@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "conv_gemm.h"
+#include "plane_filter.h"
 #include "cpu.h"
 
 namespace cnncore {
@@ -218,12 +219,41 @@ bool gemm_forward(const ConvParams&, const double*, const double*, const double*
 
 }  // namespace
 
+// One input channel per group and few filters per group (depthwise convolution, single-channel
+// filtering), stride 1 along the rows: every output plane is one plane filtered by one kernel.
+bool plane_forward_applies(const ConvParams& p) noexcept {
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
+  return cin_g == 1 && cout_g < 8 && p.stride[2] == 1 && p.k[0] == 1 && p.in[0] == 1 &&
+         p.out[0] == 1 && p.pad[0] == 0 && p.pad[1] >= 0 && p.pad[2] >= 0;
+}
+
+template <class T>
+void plane_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) {
+  PlaneFilterParams q;
+  q.planes = p.n * p.c_out;
+  q.multiplier = p.c_out / p.groups;
+  q.kernels = p.c_out;
+  q.in_h = p.in[1];
+  q.in_w = p.in[2];
+  q.out_h = p.out[1];
+  q.out_w = p.out[2];
+  q.k_h = p.k[1];
+  q.k_w = p.k[2];
+  q.stride_h = p.stride[1];
+  q.dil_h = p.dil[1];
+  q.dil_w = p.dil[2];
+  q.pad_top = p.pad[1];
+  q.pad_left = p.pad[2];
+  plane_filter(q, x, w, bias, y);
+}
+
 template <class T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                   ConvImpl impl) {
   if (p.n == 0 || p.c_out == 0) return;
   if (impl == ConvImpl::kReference) return conv_ref(p, x, w, bias, y);
   if (impl == ConvImpl::kDirect) return conv_direct(p, x, w, bias, y);
+  if (plane_forward_applies(p)) return plane_forward(p, x, w, bias, y);
   if (gemm_forward(p, x, w, bias, y)) return;
   conv_direct(p, x, w, bias, y);
 }

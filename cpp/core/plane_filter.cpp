@@ -1,0 +1,183 @@
+// plane_filter.cpp - driver, border-extended strips and the generic row kernel (plane_filter.h).
+#include "plane_filter.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu.h"
+
+#if defined(CNNCORE_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
+namespace cnncore {
+
+void validate(const PlaneFilterParams& p, const char* fname) {
+  const index_t vals[] = {p.planes + 1, p.multiplier, p.kernels, p.chan, p.in_h, p.in_w, p.out_h, p.out_w,
+                          p.k_h, p.k_w, p.stride_h, p.dil_h, p.dil_w};
+  for (index_t v : vals)
+    if (v < 1 || v >= kMaxExtent) fail(fname, "extents, stride and dilation must be >= 1");
+  if (p.pad_top < 0 || p.pad_left < 0 || p.pad_top >= kMaxExtent || p.pad_left >= kMaxExtent)
+    fail(fname, "padding out of range");
+  if (p.planes % p.multiplier != 0) fail(fname, "planes must be a multiple of the multiplier");
+  if (checked_mul(p.in_w, p.chan) < 0 || checked_mul(p.out_w, p.chan) < 0 ||
+      checked_add(checked_mul(p.out_h - 1, p.stride_h), checked_mul(p.k_h - 1, p.dil_h)) < 0 ||
+      checked_mul(checked_add(p.out_w - 1, checked_mul(p.k_w - 1, p.dil_w)), p.chan) < 0)
+    fail(fname, "sizes too large for int64 indexing");
+}
+
+namespace {
+
+// Where strip index i (0 <= i) of an axis of length n, offset by -pad, reads: -1 for a zero.
+inline index_t border_index(index_t i, index_t n, Border border) noexcept {
+  if (i >= 0 && i < n) return i;
+  switch (border) {
+    case Border::kZeros:
+      return -1;
+    case Border::kReplicate:
+      return i < 0 ? 0 : n - 1;
+    case Border::kWrap: {
+      index_t r = i % n;
+      return r < 0 ? r + n : r;
+    }
+    case Border::kReflect101: {
+      if (n == 1) return 0;
+      const index_t period = 2 * (n - 1);
+      index_t r = i % period;
+      if (r < 0) r += period;
+      return r < n ? r : period - r;
+    }
+  }
+  return -1;
+}
+
+// Rows of outputs, portable C++ (the compiler vectorises the inner loop for the baseline ISA).
+template <class T>
+void plane_rows_generic(const T* strip, index_t strip_stride, index_t rows, index_t width,
+                        index_t stride_h, const T* w, index_t k_h, index_t k_w, index_t dil_h,
+                        index_t tap, const T* bias, T* y, index_t y_stride) noexcept {
+  for (index_t r = 0; r < rows; ++r) {
+    T* yr = y + r * y_stride;
+    for (index_t j = 0; j < width; ++j) yr[j] = T(0);
+    for (index_t a = 0; a < k_h; ++a) {
+      const T* s = strip + (r * stride_h + a * dil_h) * strip_stride;
+      for (index_t b = 0; b < k_w; ++b) {
+        const T wv = w[a * k_w + b];
+        const T* sb = s + b * tap;
+        for (index_t j = 0; j < width; ++j) yr[j] += wv * sb[j];
+      }
+    }
+    if (bias) {
+      const T bv = *bias;
+      for (index_t j = 0; j < width; ++j) yr[j] += bv;
+    }
+  }
+}
+
+bool use_avx2(const float*) { return simd_level() == SimdLevel::kAvx2; }
+bool use_avx2(const double*) { return false; }
+
+void rows_dispatch(bool avx2, const float* strip, index_t ss, index_t rows, index_t width,
+                   index_t sh, const float* w, index_t kh, index_t kw, index_t dh, index_t tap,
+                   const float* bias, float* y, index_t ys) {
+#if defined(CNNCORE_HAVE_AVX2_KERNELS)
+  if (avx2) return plane_rows_avx2(strip, ss, rows, width, sh, w, kh, kw, dh, tap, bias, y, ys);
+#endif
+  (void)avx2;
+  plane_rows_generic(strip, ss, rows, width, sh, w, kh, kw, dh, tap, bias, y, ys);
+}
+
+void rows_dispatch(bool, const double* strip, index_t ss, index_t rows, index_t width, index_t sh,
+                   const double* w, index_t kh, index_t kw, index_t dh, index_t tap,
+                   const double* bias, double* y, index_t ys) {
+  plane_rows_generic(strip, ss, rows, width, sh, w, kh, kw, dh, tap, bias, y, ys);
+}
+
+}  // namespace
+
+template <class T>
+void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* bias, T* y) {
+  if (p.planes == 0) return;
+  const int threads = num_threads();
+  const index_t C = p.chan;
+  const index_t reach_w = (p.k_w - 1) * p.dil_w;  // extra strip pixels beyond a chunk's outputs
+  auto strip_rows = [&](index_t r) { return (r - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1; };
+  auto stride_of = [&](index_t cols) { return ((( cols + reach_w) * C + 7) / 8) * 8 + 8; };
+  // Tasks: planes x bands of rows x chunks of columns; enough for every thread, with strips of
+  // at most 256 KiB (a 1-D signal of a million samples is cut into column chunks).
+  const index_t want_tasks = 4 * static_cast<index_t>(threads);
+  const index_t limit = 256 * 1024 / static_cast<index_t>(sizeof(T));
+  index_t bands = p.planes >= want_tasks ? 1 : (want_tasks + p.planes - 1) / p.planes;
+  index_t rows = (p.out_h + bands - 1) / bands;
+  bands = (p.out_h + rows - 1) / rows;
+  index_t cols = p.out_w;
+  if (p.planes * bands < want_tasks) {
+    const index_t chunks = (want_tasks + p.planes * bands - 1) / (p.planes * bands);
+    cols = std::max<index_t>(64, (p.out_w + chunks - 1) / chunks);
+  }
+  while (strip_rows(rows) * stride_of(cols) > limit && (rows > 1 || cols > 256)) {
+    if (rows > 1)
+      rows = (rows + 1) / 2;
+    else
+      cols = (cols + 1) / 2;
+  }
+  bands = (p.out_h + rows - 1) / rows;
+  const index_t chunks = (p.out_w + cols - 1) / cols;
+  const index_t strip_stride = stride_of(cols);
+  const index_t scratch_per_thread = strip_rows(rows) * strip_stride + 16;
+  std::vector<T> scratch(static_cast<std::size_t>(scratch_per_thread * threads));
+  const bool avx2 = use_avx2(x);
+  const index_t tasks = p.planes * bands * chunks;
+  const index_t in_plane = p.in_h * p.in_w * C, out_row = p.out_w * C;
+  const index_t out_plane = p.out_h * out_row, k_area = p.k_h * p.k_w;
+
+#if defined(CNNCORE_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && tasks > 1)
+#endif
+  for (index_t t = 0; t < tasks; ++t) {
+#if defined(CNNCORE_HAVE_OPENMP)
+    T* strip = scratch.data() + omp_get_thread_num() * scratch_per_thread;
+#else
+    T* strip = scratch.data();
+#endif
+    const index_t chunk = t % chunks, band = (t / chunks) % bands, plane = t / (chunks * bands);
+    const index_t oh0 = band * rows, oh1 = std::min(oh0 + rows, p.out_h);
+    const index_t ow0 = chunk * cols, ow1 = std::min(ow0 + cols, p.out_w);
+    const index_t px = (ow1 - ow0) + reach_w;  // strip pixels of this chunk
+    const T* xp = x + (plane / p.multiplier) * in_plane;
+    const index_t ih0 = oh0 * p.stride_h - p.pad_top;
+    const index_t iw0 = ow0 - p.pad_left;  // input column of strip pixel 0
+    // Strip pixels [lo, hi) lie inside the input: one copy; the rest through the border rule.
+    const index_t lo = std::min(px, std::max<index_t>(0, -iw0));
+    const index_t hi = std::max(lo, std::min(px, p.in_w - iw0));
+    const index_t n_rows = strip_rows(oh1 - oh0);
+    for (index_t r = 0; r < n_rows; ++r) {
+      T* dst = strip + r * strip_stride;
+      const index_t ih = border_index(ih0 + r, p.in_h, p.border);
+      if (ih < 0) {
+        std::fill(dst, dst + px * C, T(0));
+        continue;
+      }
+      const T* src = xp + ih * p.in_w * C;
+      auto edge = [&](index_t i) {
+        const index_t iw = border_index(iw0 + i, p.in_w, p.border);
+        for (index_t c = 0; c < C; ++c) dst[i * C + c] = iw < 0 ? T(0) : src[iw * C + c];
+      };
+      for (index_t i = 0; i < lo; ++i) edge(i);
+      std::copy(src + (iw0 + lo) * C, src + (iw0 + hi) * C, dst + lo * C);
+      for (index_t i = hi; i < px; ++i) edge(i);
+    }
+    const T* wp = w + (plane % p.kernels) * k_area;
+    const T* bp = bias ? bias + plane % p.kernels : nullptr;
+    rows_dispatch(avx2, strip, strip_stride, oh1 - oh0, (ow1 - ow0) * C, p.stride_h, wp, p.k_h,
+                  p.k_w, p.dil_h, p.dil_w * C, bp, y + plane * out_plane + oh0 * out_row + ow0 * C,
+                  out_row);
+  }
+}
+
+template void plane_filter<float>(const PlaneFilterParams&, const float*, const float*,
+                                  const float*, float*);
+template void plane_filter<double>(const PlaneFilterParams&, const double*, const double*,
+                                   const double*, double*);
+
+}  // namespace cnncore
