@@ -85,3 +85,42 @@ def test_levels_agree_closely():
         _core.set_simd_level(before)
     for y in out.values():
         np.testing.assert_array_equal(y, out["generic"])
+
+
+def test_elu_accuracy_in_ulps(simd):
+    # The vectorised expm1 against float64, over every scale from denormals to the -87 clamp.
+    rng = np.random.default_rng(5)
+    mags = 10.0 ** rng.uniform(-42, 2.2, 400_000)
+    z = np.concatenate([-mags, mags, -np.linspace(0, 1, 10_001), [-0.0, -87.5, -1e30]])
+    z = z.astype(np.float32)
+    for alpha in (1.0, 0.3):
+        y = cc.elu(z, alpha)
+        want = np.where(z > 0, z.astype(np.float64), alpha * np.expm1(z.astype(np.float64)))
+        ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+        err = np.abs(y.astype(np.float64) - want) / np.maximum(ulp, np.finfo(np.float32).smallest_subnormal)
+        assert err.max() <= 2.5, (err.max(), z[np.argmax(err)])
+    special = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0], dtype=np.float32)
+    np.testing.assert_array_equal(cc.elu(special, 2.0), [np.nan, -2.0, np.inf, 0.0, 0.0])
+    np.testing.assert_array_equal(cc.leaky_relu(special, 0.5), [np.nan, -np.inf, np.inf, 0.0, 0.0])
+    np.testing.assert_array_equal(cc.relu(special), [np.nan, 0.0, np.inf, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "sum"])
+def test_pool_rows_wide(simd, kind):
+    # Rows wide enough for the 8-lane loops, odd widths for their tails, NaN in every lane.
+    for width in (16, 17, 31, 33, 64, 71):
+        x = rng.standard_normal((2, 3, 9, width)).astype(np.float32)
+        if kind == "max":
+            x[0, 0, 1, :] = np.nan
+            x[1, 2, :, width // 3] = np.nan
+            x[0, 1, 4, ::5] = -np.inf
+        for k, s, pad, ceil in [(2, 2, 0, False), (3, 2, 1, False), (3, 1, 1, True), (4, 2, 2, True),
+                                (2, 3, 1, True), ((1, 3), (1, 2), (0, 1), False)]:
+            f = getattr(cc, f"{kind}_pool2d")
+            r = getattr(reference, f"{kind}_pool2d")
+            y = f(x, k, s, pad, ceil_mode=ceil)
+            want = r(x.astype(np.float64), k, s, pad, ceil_mode=ceil)
+            if kind == "max":
+                np.testing.assert_array_equal(y, want.astype(np.float32))
+            else:
+                np.testing.assert_allclose(y, want, rtol=2e-6, atol=2e-6)

@@ -38,6 +38,6 @@ def run_case(c):
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-def test_activation_matches_reference(chunk):
+def test_activation_matches_reference(chunk, simd):
     for c in activation_cases(100, seed=9000 + chunk):
         run_case(c)

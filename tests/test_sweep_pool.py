@@ -47,7 +47,7 @@ def run_case(c):
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
-def test_pool_matches_reference(chunk):
+def test_pool_matches_reference(chunk, simd):
     for c in pool_cases(100, seed=5000 + chunk):
         run_case(c)
 

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "cpu.h"
+
 namespace cnncore {
 
 namespace {
@@ -17,10 +19,29 @@ void map_chunks(const T* x, T* y, index_t count, F f) noexcept {
   });
 }
 
+bool simd_chunks(ActKind kind, float param, const float* x, float* y, index_t count) noexcept {
+#if defined(CNNCORE_HAVE_AVX2_KERNELS)
+  if (simd_level() != SimdLevel::kAvx2) return false;
+  constexpr index_t kChunk = 16384;
+  const index_t chunks = (count + kChunk - 1) / kChunk;
+  parallel_for(chunks, 4, [&](index_t c) {
+    const index_t lo = c * kChunk, hi = lo + kChunk < count ? lo + kChunk : count;
+    activation_avx2(kind, param, x + lo, y + lo, hi - lo);
+  });
+  return true;
+#else
+  (void)kind, (void)param, (void)x, (void)y, (void)count;
+  return false;
+#endif
+}
+
+bool simd_chunks(ActKind, double, const double*, double*, index_t) noexcept { return false; }
+
 }  // namespace
 
 template <class T>
 void activation_forward(ActKind kind, T param, const T* x, T* y, index_t count) noexcept {
+  if (simd_chunks(kind, param, x, y, count)) return;
   switch (kind) {
     case ActKind::kRelu:
       map_chunks(x, y, count, [](T z) { return z < T(0) ? T(0) : z; });

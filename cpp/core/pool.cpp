@@ -4,6 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
+
+#include "cpu.h"
+
+#if defined(CNNCORE_HAVE_OPENMP)
+#include <omp.h>
+#endif
 
 namespace cnncore {
 
@@ -46,8 +53,57 @@ inline T max_step(T m, T v) noexcept {
 
 }  // namespace
 
+namespace {
+
+bool pool_simd(const PoolParams& p, const float* x, float* y) {
+#if defined(CNNCORE_HAVE_AVX2_KERNELS)
+  if (simd_level() != SimdLevel::kAvx2 || p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1) return false;
+  const index_t bw = (p.out[2] - 1) * p.stride[2] + (p.k[2] - 1) * p.dil[2] + 1 + 16;
+  std::vector<float> div_w(static_cast<std::size_t>(p.out[2]) + 8, 1.0f);
+  if (p.kind == PoolKind::kAvg)
+    for (index_t o = 0; o < p.out[2]; ++o) {
+      const index_t start = o * p.stride[2] - p.pad_before[2];
+      const index_t end = std::min(start + p.k[2], p.in[2] + p.pad_after[2]);
+      div_w[o] = static_cast<float>(p.count_include_pad
+                                        ? end - start
+                                        : std::min(end, p.in[2]) - std::max<index_t>(start, 0));
+    }
+  const int threads = num_threads();
+  const index_t want = 4 * static_cast<index_t>(threads);
+  const index_t bands_per_plane = p.planes >= want ? 1 : (want + p.planes - 1) / p.planes;
+  const index_t rows = (p.out[1] + bands_per_plane - 1) / bands_per_plane;
+  const index_t bands = (p.out[1] + rows - 1) / rows;
+  const index_t tasks = p.planes * bands;
+  std::vector<float> bufs(static_cast<std::size_t>(bw * threads));
+  const index_t in_plane = p.in[1] * p.in[2], out_plane = p.out[1] * p.out[2];
+#if defined(CNNCORE_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && tasks > 1)
+#endif
+  for (index_t t = 0; t < tasks; ++t) {
+#if defined(CNNCORE_HAVE_OPENMP)
+    float* buf = bufs.data() + omp_get_thread_num() * bw;
+#else
+    float* buf = bufs.data();
+#endif
+    const index_t plane = t / bands, band = t % bands;
+    const index_t oh0 = band * rows, oh1 = std::min(oh0 + rows, p.out[1]);
+    pool_rows_avx2(p, x + plane * in_plane, y + plane * out_plane, oh0, oh1, buf, div_w.data());
+  }
+  return true;
+#else
+  (void)p, (void)x, (void)y;
+  return false;
+#endif
+}
+
+bool pool_simd(const PoolParams&, const double*, double*) { return false; }
+
+}  // namespace
+
 template <class T>
-void pool_forward(const PoolParams& p, const T* x, T* y) noexcept {
+void pool_forward(const PoolParams& p, const T* x, T* y) {
+  if (p.planes == 0) return;
+  if (pool_simd(p, x, y)) return;
   const index_t in_plane = p.in[0] * p.in[1] * p.in[2];
   const index_t out_plane = p.out[0] * p.out[1] * p.out[2];
   const index_t rows = p.planes * p.out[0] * p.out[1];
@@ -105,7 +161,7 @@ void pool_forward(const PoolParams& p, const T* x, T* y) noexcept {
   });
 }
 
-template void pool_forward<float>(const PoolParams&, const float*, float*) noexcept;
-template void pool_forward<double>(const PoolParams&, const double*, double*) noexcept;
+template void pool_forward<float>(const PoolParams&, const float*, float*);
+template void pool_forward<double>(const PoolParams&, const double*, double*);
 
 }  // namespace cnncore

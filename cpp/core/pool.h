@@ -33,7 +33,14 @@ struct PoolParams {
 
 void validate(const PoolParams& p, const char* fname);
 
+// May throw std::bad_alloc (row buffers of the SIMD path).
 template <class T>
-void pool_forward(const PoolParams& p, const T* x, T* y) noexcept;
+void pool_forward(const PoolParams& p, const T* x, T* y);
+
+// AVX2 rows [oh0, oh1) of one 2-D plane, separably (own flags; run-time dispatch only).
+// buf: (out_w - 1)*stride_w + (k_w - 1)*dil_w + 1 + 16 floats; div_w: the average pooling
+// divisor's column factor for each output column (unused otherwise).
+void pool_rows_avx2(const PoolParams& p, const float* x, float* y, index_t oh0, index_t oh1,
+                    float* buf, const float* div_w) noexcept;
 
 }  // namespace cnncore

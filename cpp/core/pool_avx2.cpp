@@ -1,0 +1,125 @@
+// pool_avx2.cpp - separable 2-D pooling rows with AVX2 (own flags, run-time dispatch).
+//
+// Max, sum and average over a k_h x k_w window are separable: first combine the window's k_h input
+// rows element-wise into a padded row buffer (padding is -inf for max, zero otherwise), then
+// combine k_w taps along that buffer for each output, stride 1 or 2 vectorised (stride 2 by
+// de-interleaving even and odd columns), any other stride scalar. NaN propagates through max.
+#include <immintrin.h>
+
+#include "pool.h"
+
+namespace cnncore {
+
+namespace {
+
+inline __m256 nanmax(__m256 a, __m256 b) {
+  // _mm256_max_ps returns b when either is NaN: keep a where a is NaN.
+  return _mm256_blendv_ps(_mm256_max_ps(a, b), a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+inline float nanmax1(float a, float b) { return (b > a || b != b) && a == a ? b : a; }
+
+// Even and odd elements of s[0..15] as two vectors of 8, in order.
+inline void deinterleave(const float* s, __m256* even, __m256* odd) {
+  const __m256 lo = _mm256_loadu_ps(s), hi = _mm256_loadu_ps(s + 8);
+  const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+  *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+  *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8));
+}
+
+}  // namespace
+
+void pool_rows_avx2(const PoolParams& p, const float* x, float* y, index_t oh0, index_t oh1,
+                    float* buf, const float* div_w) noexcept {
+  const bool is_max = p.kind == PoolKind::kMax;
+  const float padv = is_max ? -__builtin_inff() : 0.0f;
+  const index_t h = p.in[1], w = p.in[2], ow_n = p.out[2];
+  const index_t kh = p.k[1], kw = p.k[2], sw = p.stride[2], dw = p.dil[2];
+  const index_t pl = p.pad_before[2];
+  const index_t bw = (ow_n - 1) * sw + (kw - 1) * dw + 1;  // buffer columns
+  const index_t lo = pl < bw ? pl : bw;                     // [lo, hi): input columns
+  const index_t hi = pl + w < bw ? pl + w : bw;
+  for (index_t oh = oh0; oh < oh1; ++oh) {
+    const index_t sh = oh * p.stride[1] - p.pad_before[1];
+    // Vertical pass into buf.
+    bool any = false;
+    for (index_t a = 0; a < kh; ++a) {
+      const index_t ih = sh + a * p.dil[1];
+      if (ih < 0 || ih >= h) continue;
+      const float* src = x + ih * w - pl;  // src[i] is buffer column i
+      index_t i = lo;
+      if (!any) {
+        for (index_t j = 0; j < lo; ++j) buf[j] = padv;
+        for (; i + 8 <= hi; i += 8) _mm256_storeu_ps(buf + i, _mm256_loadu_ps(src + i));
+        for (; i < hi; ++i) buf[i] = src[i];
+        for (index_t j = hi > lo ? hi : lo; j < bw; ++j) buf[j] = padv;
+        any = true;
+      } else if (is_max) {
+        for (; i + 8 <= hi; i += 8)
+          _mm256_storeu_ps(buf + i, nanmax(_mm256_loadu_ps(buf + i), _mm256_loadu_ps(src + i)));
+        for (; i < hi; ++i) buf[i] = nanmax1(buf[i], src[i]);
+      } else {
+        for (; i + 8 <= hi; i += 8)
+          _mm256_storeu_ps(buf + i, _mm256_add_ps(_mm256_loadu_ps(buf + i), _mm256_loadu_ps(src + i)));
+        for (; i < hi; ++i) buf[i] += src[i];
+      }
+    }
+    if (!any)
+      for (index_t j = 0; j < bw; ++j) buf[j] = padv;
+    // Horizontal pass.
+    float* yr = y + oh * ow_n;
+    index_t o = 0;
+    if (dw == 1 && (sw == 1 || sw == 2)) {
+      for (; o + 8 <= ow_n && (o + 8 - 1) * sw + kw - 1 + (sw == 2 ? 1 : 0) < bw; o += 8) {
+        const float* s = buf + o * sw;
+        __m256 acc;
+        if (sw == 1) {
+          acc = _mm256_loadu_ps(s);
+          for (index_t b = 1; b < kw; ++b)
+            acc = is_max ? nanmax(acc, _mm256_loadu_ps(s + b)) : _mm256_add_ps(acc, _mm256_loadu_ps(s + b));
+        } else {
+          __m256 e, od;
+          deinterleave(s, &e, &od);
+          acc = e;
+          for (index_t b = 1; b < kw; ++b) {
+            __m256 v;
+            if (b % 2 == 1) {
+              if (b == 1) {
+                v = od;
+              } else {
+                __m256 ignore;
+                deinterleave(s + b - 1, &ignore, &v);
+              }
+            } else {
+              __m256 ignore;
+              deinterleave(s + b, &v, &ignore);
+            }
+            acc = is_max ? nanmax(acc, v) : _mm256_add_ps(acc, v);
+          }
+        }
+        if (p.kind == PoolKind::kAvg) {
+          const float div_h = static_cast<float>(
+              p.count_include_pad
+                  ? (sh + kh < h + p.pad_after[1] ? sh + kh : h + p.pad_after[1]) - sh
+                  : (sh + kh < h ? sh + kh : h) - (sh > 0 ? sh : 0));
+          acc = _mm256_div_ps(acc, _mm256_mul_ps(_mm256_set1_ps(div_h), _mm256_loadu_ps(div_w + o)));
+        }
+        _mm256_storeu_ps(yr + o, acc);
+      }
+    }
+    for (; o < ow_n; ++o) {
+      const float* s = buf + o * sw;
+      float acc = s[0];
+      for (index_t b = 1; b < kw; ++b) acc = is_max ? nanmax1(acc, s[b * dw]) : acc + s[b * dw];
+      if (p.kind == PoolKind::kAvg) {
+        const float div_h = static_cast<float>(
+            p.count_include_pad ? (sh + kh < h + p.pad_after[1] ? sh + kh : h + p.pad_after[1]) - sh
+                                : (sh + kh < h ? sh + kh : h) - (sh > 0 ? sh : 0));
+        acc /= div_h * div_w[o];
+      }
+      yr[o] = acc;
+    }
+  }
+}
+
+}  // namespace cnncore
