@@ -108,3 +108,22 @@ def test_empty_batch_gives_empty_result():
     assert cc.conv2d(np.ones((0, 3, 5, 5)), np.ones((2, 3, 3, 3))).shape == (0, 2, 3, 3)
     assert cc.max_pool2d(np.ones((0, 3, 4, 4)), 2).shape == (0, 3, 2, 2)
     assert cc.relu(np.ones((0, 3))).shape == (0, 3)
+
+
+def test_repeat_call_cache_never_changes_the_answer():
+    # The second call with the same shapes takes the cached fast path; other layouts, dtypes and
+    # argument types must still get the full checks and the same results.
+    x = np.random.default_rng(2).standard_normal((2, 3, 9, 9)).astype(np.float32)
+    w = np.random.default_rng(3).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    first = cc.conv2d(x, w, padding=1)
+    np.testing.assert_array_equal(cc.conv2d(x, w, padding=1), first)
+    for name, v in variants(x):
+        np.testing.assert_array_equal(cc.conv2d(v, w, padding=1), first, err_msg=name)
+    with pytest.raises(TypeError, match="conv2d: padding must be an integer"):
+        cc.conv2d(x, w, padding=1.0)
+    with pytest.raises(TypeError, match="conv2d: stride must be an integer"):
+        cc.conv2d(x, w, padding=1, stride=True)
+    unbatched = cc.conv2d(x[0], w, padding=1)
+    np.testing.assert_array_equal(cc.conv2d(x[0], w, padding=1), unbatched)
+    np.testing.assert_array_equal(unbatched, first[0])
+    np.testing.assert_array_equal(cc.relu(x), cc.relu(x.astype(">f4")))

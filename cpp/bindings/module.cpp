@@ -11,6 +11,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cstring>
 #include <string>
 
 #include "../core/activation.h"
@@ -112,6 +113,92 @@ py::array conv(py::array x, py::array w, py::object bias, Triple stride, Triple 
   return t == DType::kF32 ? run(float{}) : run(double{});
 }
 
+// 0: not a usable array; 1: native float32; 2: native float64 (C-contiguous and aligned). Read
+// straight from the array's descriptor: this is on the path of every repeat call.
+int fast_kind(py::handle h) {
+  if (!py::isinstance<py::array>(h)) return 0;
+  const auto* arr = py::detail::array_proxy(h.ptr());
+  const int flags = arr->flags;
+  if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) ||
+      !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    return 0;
+  const auto* d = py::detail::array_descriptor_proxy(arr->descr);
+  if (d->byteorder == '>') return 0;  // this build is little-endian x86-64 / aarch64
+  if (d->type_num == py::detail::npy_api::NPY_FLOAT_) return 1;
+  if (d->type_num == py::detail::npy_api::NPY_DOUBLE_) return 2;
+  return 0;
+}
+
+// The repeat-call path of the Python layer: arguments it has already checked once for these
+// shapes and dtypes, packed as int64s in `plan` (stride[3], pad[3], dil[3], out[3], groups,
+// ndim of the result, then its shape); arrays of any spatial rank 1-3 read as 3-D. Returns None,
+// computing nothing, when an array is not a C-contiguous, aligned, native float32/float64 array
+// of one dtype (the Python layer then takes its full path); the memory-safety checks run every
+// time.
+py::object conv_fast(py::handle xh, py::handle wh, py::handle bh, py::bytes plan_bytes) {
+  const int kind = fast_kind(xh);
+  if (kind == 0 || fast_kind(wh) != kind || (!bh.is_none() && fast_kind(bh) != kind))
+    return py::none();
+  char* raw = nullptr;
+  py::ssize_t len = 0;
+  if (PyBytes_AsStringAndSize(plan_bytes.ptr(), &raw, &len) != 0) throw py::error_already_set();
+  const py::ssize_t count = len / static_cast<py::ssize_t>(sizeof(index_t));
+  if (count < 14) throw py::value_error("conv: bad plan");
+  index_t plan[24];
+  if (count > 24) throw py::value_error("conv: bad plan");
+  std::memcpy(plan, raw, static_cast<std::size_t>(count) * sizeof(index_t));
+  const index_t out_ndim = plan[13];
+  if (out_ndim < 2 || out_ndim > 5 || count != 14 + out_ndim) throw py::value_error("conv: bad plan");
+  auto x = py::reinterpret_borrow<py::array>(xh);
+  auto w = py::reinterpret_borrow<py::array>(wh);
+  const py::ssize_t xnd = x.ndim(), wnd = w.ndim();
+  if (wnd < 3 || wnd > 5 || xnd < wnd - 1 || xnd > wnd) throw py::value_error("conv: bad ranks");
+  const int spatial = static_cast<int>(wnd - 2);
+  const bool batched = xnd == wnd;
+  cnncore::ConvParams p;
+  p.n = batched ? x.shape(0) : 1;
+  p.c_in = x.shape(batched ? 1 : 0);
+  p.c_out = w.shape(0);
+  p.groups = plan[12];
+  for (int d = 0; d < 3; ++d) {
+    const int s = d - (3 - spatial);  // spatial axis, or < 0 for a leading unit one
+    p.in[d] = s < 0 ? 1 : x.shape(xnd - spatial + s);
+    p.k[d] = s < 0 ? 1 : w.shape(2 + s);
+    p.stride[d] = plan[d];
+    p.pad[d] = plan[3 + d];
+    p.dil[d] = plan[6 + d];
+    p.out[d] = plan[9 + d];
+  }
+  cnncore::validate(p, "conv");
+  if (w.shape(1) * p.groups != p.c_in) throw py::value_error("conv: channel mismatch");
+  py::array b;
+  const bool has_bias = !bh.is_none();
+  if (has_bias) {
+    b = py::reinterpret_borrow<py::array>(bh);
+    if (b.ndim() != 1 || b.shape(0) != p.c_out)
+      throw py::value_error("conv: bias must have shape (c_out,)");
+  }
+  std::vector<py::ssize_t> shape(plan + 14, plan + 14 + out_ndim);
+  index_t total = 1;
+  for (auto e : shape) total *= e;
+  if (total != p.n * p.c_out * p.out[0] * p.out[1] * p.out[2])
+    throw py::value_error("conv: the plan's shape does not match the output extents");
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    py::array_t<T> y(shape);
+    const T* xp = static_cast<const T*>(x.data());
+    const T* wp = static_cast<const T*>(w.data());
+    const T* bp = has_bias ? static_cast<const T*>(b.data()) : nullptr;
+    T* yp = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cnncore::conv_forward<T>(p, xp, wp, bp, yp);
+    }
+    return py::object(std::move(y));
+  };
+  return kind == 1 ? run(float{}) : run(double{});
+}
+
 py::array pool(py::array x, const std::string& kind, Triple k, Triple stride, Triple pad_before,
                Triple pad_after, Triple dil, Triple out, bool count_include_pad) {
   const char* fname = "pool";
@@ -183,6 +270,13 @@ py::array activation(py::array x, const std::string& kind, double param) {
   return t == DType::kF32 ? run(float{}) : run(double{});
 }
 
+// Activation on an array that is already native float32/float64, contiguous and aligned, else
+// None (the Python layer then converts).
+py::object activation_fast(py::handle xh, const std::string& kind, double param) {
+  if (fast_kind(xh) == 0) return py::none();
+  return activation(py::reinterpret_borrow<py::array>(xh), kind, param);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -190,6 +284,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("conv", &conv, py::arg("x").noconvert(), py::arg("w").noconvert(), py::arg("bias"),
         py::arg("stride"), py::arg("pad"), py::arg("dil"), py::arg("out"), py::arg("groups"),
         py::arg("impl") = "auto");
+  m.def("conv_fast", &conv_fast, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("plan"));
+  m.def("activation_fast", &activation_fast, py::arg("x"), py::arg("kind"),
+        py::arg("param") = 0.0);
   m.def("pool", &pool, py::arg("x").noconvert(), py::arg("kind"), py::arg("k"),
         py::arg("stride"), py::arg("pad_before"), py::arg("pad_after"), py::arg("dil"),
         py::arg("out"), py::arg("count_include_pad"));

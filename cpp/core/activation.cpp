@@ -13,7 +13,7 @@ template <class T, class F>
 void map_chunks(const T* x, T* y, index_t count, F f) noexcept {
   constexpr index_t kChunk = 16384;
   const index_t chunks = (count + kChunk - 1) / kChunk;
-  parallel_for(chunks, 4, [&](index_t c) {
+  parallel_for(chunks, kChunk, [&](index_t c) {
     const index_t lo = c * kChunk, hi = lo + kChunk < count ? lo + kChunk : count;
     for (index_t i = lo; i < hi; ++i) y[i] = f(x[i]);
   });
@@ -24,7 +24,7 @@ bool simd_chunks(ActKind kind, float param, const float* x, float* y, index_t co
   if (simd_level() != SimdLevel::kAvx2) return false;
   constexpr index_t kChunk = 16384;
   const index_t chunks = (count + kChunk - 1) / kChunk;
-  parallel_for(chunks, 4, [&](index_t c) {
+  parallel_for(chunks, kChunk, [&](index_t c) {
     const index_t lo = c * kChunk, hi = lo + kChunk < count ? lo + kChunk : count;
     activation_avx2(kind, param, x + lo, y + lo, hi - lo);
   });

@@ -72,22 +72,25 @@ int num_threads() noexcept;
 void set_num_threads(int n) noexcept;
 bool have_openmp() noexcept;
 
+// Threads worth using for `work` elementary operations: one below ~64k (waking a second thread
+// costs more than the work), num_threads() otherwise.
+inline int threads_for(index_t work) noexcept { return work < (index_t(1) << 16) ? 1 : num_threads(); }
+
 // Work splitting that keeps results independent of the thread count: each item is computed
 // entirely by one thread in a fixed order, so only who computes it changes, never how.
+// `work_per_item` (elementary operations) decides whether a second thread is worth waking.
 template <class F>
-inline void parallel_for(index_t count, index_t min_per_thread, F&& body) noexcept {
+inline void parallel_for(index_t count, index_t work_per_item, F&& body) noexcept {
 #if defined(CNNCORE_HAVE_OPENMP)
-  int nt = num_threads();
-  if (min_per_thread < 1) min_per_thread = 1;
-  index_t useful = count / min_per_thread;
-  if (useful < nt) nt = static_cast<int>(useful < 1 ? 1 : useful);
+  int nt = threads_for(count * (work_per_item < 1 ? 1 : work_per_item));
+  if (nt > count) nt = static_cast<int>(count < 1 ? 1 : count);
   if (nt > 1) {
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (index_t i = 0; i < count; ++i) body(i);
     return;
   }
 #else
-  (void)min_per_thread;
+  (void)work_per_item;
 #endif
   for (index_t i = 0; i < count; ++i) body(i);
 }

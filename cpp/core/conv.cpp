@@ -58,7 +58,7 @@ void conv_ref(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) 
   const index_t in_vol = p.in[0] * p.in[1] * p.in[2];
   const index_t out_vol = p.out[0] * p.out[1] * p.out[2];
   const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
-  parallel_for(p.n * p.c_out, 1, [&](index_t nf) {
+  parallel_for(p.n * p.c_out, out_vol * cin_g * k_vol, [&](index_t nf) {
     const index_t n = nf / p.c_out, f = nf % p.c_out, g = f / cout_g;
     T* yp = y + nf * out_vol;
     for (index_t od = 0; od < p.out[0]; ++od)
@@ -99,7 +99,7 @@ void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* 
   const index_t sw = p.stride[2];
   const index_t tasks = p.n * p.c_out * p.out[0];
   const index_t work_per_task = out_plane * cin_g * k_vol;
-  parallel_for(tasks, work_per_task >= 4096 ? 1 : 4096 / (work_per_task + 1) + 1, [&](index_t t) {
+  parallel_for(tasks, work_per_task, [&](index_t t) {
     const index_t od = t % p.out[0], nf = t / p.out[0];
     const index_t n = nf / p.c_out, f = nf % p.c_out, g = f / cout_g;
     T* ys = y + nf * out_vol + od * out_plane;
@@ -200,7 +200,8 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
                   float* y) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || !conv_gemm_applies(p)) return false;
-  const int threads = num_threads();
+  const int threads = threads_for(p.n * p.c_out * p.out[1] * p.out[2] * (p.c_in / p.groups) *
+                                  p.k[1] * p.k[2]);
   const GemmPlan plan = conv_gemm_plan(p, threads);
   AlignedFloats packed(conv_gemm_packed_size(p));
   conv_gemm_pack(p, w, packed.data());

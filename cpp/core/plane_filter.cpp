@@ -98,8 +98,8 @@ void rows_dispatch(bool, const double* strip, index_t ss, index_t rows, index_t 
 template <class T>
 void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* bias, T* y) {
   if (p.planes == 0) return;
-  const int threads = num_threads();
   const index_t C = p.chan;
+  const int threads = threads_for(p.planes * p.out_h * p.out_w * C * p.k_h * p.k_w);
   const index_t reach_w = (p.k_w - 1) * p.dil_w;  // extra strip pixels beyond a chunk's outputs
   auto strip_rows = [&](index_t r) { return (r - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1; };
   auto stride_of = [&](index_t cols) { return ((( cols + reach_w) * C + 7) / 8) * 8 + 8; };

@@ -68,7 +68,7 @@ bool pool_simd(const PoolParams& p, const float* x, float* y) {
                                         ? end - start
                                         : std::min(end, p.in[2]) - std::max<index_t>(start, 0));
     }
-  const int threads = num_threads();
+  const int threads = threads_for(p.planes * p.out[1] * p.out[2] * p.k[1] * p.k[2]);
   const index_t want = 4 * static_cast<index_t>(threads);
   const index_t bands_per_plane = p.planes >= want ? 1 : (want + p.planes - 1) / p.planes;
   const index_t rows = (p.out[1] + bands_per_plane - 1) / bands_per_plane;
@@ -109,7 +109,7 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
   const index_t rows = p.planes * p.out[0] * p.out[1];
   const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
   const index_t per_row = p.out[2] * k_vol;
-  parallel_for(rows, per_row >= 4096 ? 1 : 4096 / (per_row + 1) + 1, [&](index_t r) {
+  parallel_for(rows, per_row, [&](index_t r) {
     const index_t oh = r % p.out[1], od = (r / p.out[1]) % p.out[0], pl = r / (p.out[1] * p.out[0]);
     const T* xp = x + pl * in_plane;
     T* yr = y + pl * out_plane + (od * p.out[1] + oh) * p.out[2];

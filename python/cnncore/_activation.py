@@ -23,7 +23,8 @@ def relu(x):
     >>> cc.relu(np.float32([-1, 2])).dtype
     dtype('float32')
     """
-    return _apply("relu", "relu", x)
+    y = _core.activation_fast(x, "relu", 0.0)
+    return y if y is not None else _apply("relu", "relu", x)
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -35,7 +36,8 @@ def leaky_relu(x, negative_slope=0.01):
     array([-0.2,  3. ])
     """
     slope = as_real(negative_slope, "negative_slope", "leaky_relu")
-    return _apply("leaky_relu", "leaky_relu", x, slope)
+    y = _core.activation_fast(x, "leaky_relu", slope)
+    return y if y is not None else _apply("leaky_relu", "leaky_relu", x, slope)
 
 
 def elu(x, alpha=1.0):
@@ -51,4 +53,5 @@ def elu(x, alpha=1.0):
     array([-0.63212056,  0.        ,  2.        ])
     """
     alpha = as_real(alpha, "alpha", "elu")
-    return _apply("elu", "elu", x, alpha)
+    y = _core.activation_fast(x, "elu", alpha)
+    return y if y is not None else _apply("elu", "elu", x, alpha)
