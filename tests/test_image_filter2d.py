@@ -117,7 +117,8 @@ def test_matches_opencv_filter2d(border, layout, dtype):
         ref_abs = _ndimage_filter(np.abs(img.astype(np.float64)), np.abs(k), border)
         # OpenCV computes in float32 for CV_32F and may use a DFT for large kernels: allow
         # its rounding and ours, each bounded by the sum's length.
-        assert_close(_planes(y, y.dtype), ref.astype(np.float64), 3 * ref_abs, k.size, "float", str(case))
+        assert_close(_planes(y, y.dtype), ref.astype(np.float64), 3 * ref_abs, k.size, "float",
+                     str(case))
 
 
 def test_opencv_refuses_border_wrap_which_filter2d_accepts():
@@ -361,7 +362,8 @@ def test_to_grey_uses_the_601_weights():
     assert np.array_equal(cc.to_grey(g[..., None]), g)
     assert cc.to_grey(rgb.astype(np.int64)).dtype == np.float64
     if cv2 is not None:  # OpenCV's fixed point rounds differently by at most one level
-        assert np.abs(cc.to_grey(rgb).astype(int) - cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)).max() <= 1
+        theirs = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        assert np.abs(cc.to_grey(rgb).astype(int) - theirs).max() <= 1
 
 
 def test_to_grey_equals_pillow_exactly():

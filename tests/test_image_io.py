@@ -112,7 +112,7 @@ def test_bad_files_raise_oserror_naming_the_file(tmp_path):
 
 
 def test_save_errors(tmp_path):
-    with pytest.raises(TypeError, match=r"save_image: image must be uint8, got float32; .*to_uint8"):
+    with pytest.raises(TypeError, match=r"save_image: image must be uint8, got float32; .*uint8"):
         cc.save_image(tmp_path / "x.png", RGB.astype(np.float32))
     with pytest.raises(ValueError, match=r"save_image: cannot save .*x\.nosuchformat"):
         cc.save_image(tmp_path / "x.nosuchformat", RGB)

@@ -2,7 +2,7 @@
 
 An image is a NumPy array with channels last, as Pillow, OpenCV and scikit-image give it:
 ``(H, W)`` grey, ``(H, W, 1)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA. The filtering itself
-is a 2-D correlation computed by the C++ core (:func:`cnncore.conv2d`, the channels as the batch).
+is a 2-D correlation computed by the C++ core (:func:`cnncore.conv2d`).
 """
 
 from __future__ import annotations
@@ -101,7 +101,9 @@ def filter2d(image, kernel, border="zeros"):
     img = _as_image(image, fname)
     k = as_input(kernel, "kernel", fname)
     if k.ndim != 2:
-        raise ValueError(f"{fname}: kernel must be 2-D (k_h, k_w), got {k.ndim}-D with shape {k.shape}")
+        raise ValueError(
+            f"{fname}: kernel must be 2-D (k_h, k_w), got {k.ndim}-D with shape {k.shape}"
+        )
     if k.size == 0:
         raise ValueError(f"{fname}: kernel must not be empty, got shape {k.shape}")
     if not isinstance(border, str) or border not in _BORDERS:
@@ -109,17 +111,17 @@ def filter2d(image, kernel, border="zeros"):
 
     rtype = np.result_type(img, np.float32)
     planes = img[..., None] if img.ndim == 2 else img
-    colour = planes[..., :3] if planes.shape[2] == 4 else planes
-    # Channels as the batch of one single-channel conv2d: (C, 1, H + k_h - 1, W + k_w - 1).
-    x = np.moveaxis(colour, 2, 0).astype(rtype)
+    h, w, c = planes.shape
     k_h, k_w = k.shape
-    pads = ((0, 0), (k_h // 2, (k_h - 1) // 2), (k_w // 2, (k_w - 1) // 2))
-    x = np.pad(x, pads, mode=_BORDERS[border])
-    y = conv2d(x[:, None], k.astype(rtype)[None, None])[:, 0]
-    out = np.empty(planes.shape, dtype=rtype)
-    out[..., : y.shape[0]] = np.moveaxis(y, 0, 2)
-    if planes.shape[2] == 4:
-        out[..., 3] = planes[..., 3]
+    pads = ((k_h // 2, (k_h - 1) // 2), (k_w // 2, (k_w - 1) // 2), (0, 0))
+    x = np.pad(planes.astype(rtype), pads, mode=_BORDERS[border])
+    # Channels last, a padded row holds its pixels' c channels side by side, so the kernel's
+    # columns lie c apart: one single-channel conv2d with dilation (1, c) on the padded image
+    # seen as (H + k_h - 1) x ((W + k_w - 1) * c) filters every channel, with no transposes.
+    y = conv2d(x.reshape(1, 1, h + k_h - 1, -1), k.astype(rtype)[None, None], dilation=(1, c))
+    out = y.reshape(h, w, c)
+    if c == 4:
+        out[..., 3] = planes[..., 3]  # alpha passes through
     return out.reshape(img.shape)
 
 

@@ -230,7 +230,9 @@ def box_blur(size=3):
     fname = "box_blur"
     if isinstance(size, (tuple, list)):
         if len(size) != 2:
-            raise ValueError(f"{fname}: size must be an int or a (height, width) pair, got {size!r}")
+            raise ValueError(
+                f"{fname}: size must be an int or a (height, width) pair, got {size!r}"
+            )
         h, w = (_size(s, "size", fname) for s in size)
     else:
         h = w = _size(size, "size", fname)
@@ -270,7 +272,9 @@ def gaussian_blur(size=5, sigma=None):
     if sigma is None:
         sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
     elif isinstance(sigma, (bool, np.bool_)) or not isinstance(sigma, numbers.Real):
-        raise TypeError(f"{fname}: sigma must be a real number, got {type(sigma).__name__} {sigma!r}")
+        raise TypeError(
+            f"{fname}: sigma must be a real number, got {type(sigma).__name__} {sigma!r}"
+        )
     sigma = float(sigma)
     if not (math.isfinite(sigma) and sigma > 0):
         raise ValueError(f"{fname}: sigma must be a finite number > 0, got {sigma!r}")
@@ -339,12 +343,15 @@ def identity():
 
 # name -> (function, one-line description, display mode)
 _REGISTRY = {
-    "vertical_edges": (vertical_edges, "vertical edges (Sobel, or kind='prewitt')", "centered"),
-    "horizontal_edges": (horizontal_edges, "horizontal edges (Sobel, or kind='prewitt')", "centered"),
+    "vertical_edges": (
+        vertical_edges, "vertical edges (Sobel, or kind='prewitt')", "centered"),
+    "horizontal_edges": (
+        horizontal_edges, "horizontal edges (Sobel, or kind='prewitt')", "centered"),
     "edges": (edges, "edges in every direction (negated Laplacian, neighbours=8 or 4)", "clip"),
     "dark_edges": (dark_edges, "dark lines and the dark side of edges (Laplacian)", "clip"),
     "box_blur": (box_blur, "mean of a size x size window (size=3)", "clip"),
-    "gaussian_blur": (gaussian_blur, "Gaussian-weighted mean (size=5, sigma=OpenCV's rule)", "clip"),
+    "gaussian_blur": (
+        gaussian_blur, "Gaussian-weighted mean (size=5, sigma=OpenCV's rule)", "clip"),
     "sharpen": (sharpen, "the classic 3x3 sharpen [[0,-1,0],[-1,5,-1],[0,-1,0]]", "clip"),
     "emboss": (emboss, "relief lit from the top left", "clip"),
     "identity": (identity, "the image unchanged", "clip"),

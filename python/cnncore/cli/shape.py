@@ -123,7 +123,8 @@ def register(sub) -> None:
     p.add_argument("--padding", "-p", nargs="+", default=["0"], metavar="P",
                    help="valid, same, full, an int (both sides) or a 'before,after' pair; "
                         "one for all dimensions or one per dimension (default 0)")
-    p.add_argument("--dilation", "-d", type=int, nargs="+", metavar="D", help="dilation (default 1)")
+    p.add_argument("--dilation", "-d", type=int, nargs="+", metavar="D",
+                   help="dilation (default 1)")
     p.add_argument("--pool", action="store_true", help="a pooling window instead of a convolution")
     p.add_argument("--ceil-mode", action="store_true", help="with --pool: round the division up")
     p.set_defaults(func=run)
