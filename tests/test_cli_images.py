@@ -301,3 +301,12 @@ def test_shape_in_2d_and_3d_and_pooling_agrees_with_cnncore_shapes(capsys):
                              + (["--ceil-mode"] if ceil else []))
         assert lines[-1] == "output size: " + " x ".join(map(str, pouts))
         assert ("ceil((" if ceil else "floor((") in lines[-2]
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from cnncore.cli import images
+
+    result = doctest.testmod(images, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 3 and result.failed == 0
