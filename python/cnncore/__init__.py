@@ -5,6 +5,10 @@ Convolution in 1, 2 and 3 dimensions (``conv1d``, ``conv2d``, ``conv3d``), SciPy
 in C++ (OpenMP, with the GIL released) and cross-checked against ``cnncore.reference``, the same
 functions in plain NumPy. ``cnncore.shapes`` holds every size formula.
 
+Images: ``filter2d`` filters grey, RGB and RGBA images (channels last) with the classic kernels of
+``cnncore.filters``; ``to_uint8`` turns a result into a picture; ``read_image``, ``save_image``,
+``sample_image`` and ``gallery`` need Pillow (``pip install "cnncore[image]"``).
+
 >>> import cnncore as cc
 >>> cc.correlate([0, 1, 2, 3, 4, 5, 6], [1, 2])
 array([ 2.,  5.,  8., 11., 14., 17.])
@@ -14,10 +18,13 @@ array([ 2.,  5.,  8., 11., 14., 17.])
 
 from __future__ import annotations
 
-from . import _core, reference, shapes
+from . import _core, filters, reference, shapes
 from ._activation import elu, leaky_relu, relu
 from ._config import get_num_threads, set_num_threads, show_config
 from ._conv import conv1d, conv2d, conv3d
+from ._gallery import gallery
+from ._image import filter2d, to_grey, to_uint8
+from ._imageio import read_image, sample_image, save_image
 from ._pool import (
     avg_pool1d,
     avg_pool2d,
@@ -54,6 +61,14 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "show_config",
+    "filter2d",
+    "filters",
+    "to_uint8",
+    "to_grey",
+    "read_image",
+    "save_image",
+    "sample_image",
+    "gallery",
     "shapes",
     "reference",
 ]
