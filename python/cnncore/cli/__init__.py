@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import config, lecture
+from . import config, lecture, model
 
 # The subcommand modules, in the order `cnncore --help` lists them.
-SUBCOMMANDS = [lecture, config]
+SUBCOMMANDS = [lecture, model, config]
 
 
 class CommandError(Exception):

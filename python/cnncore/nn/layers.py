@@ -402,11 +402,15 @@ def _activation_config(activation):
 
 
 def _activation_text(activation) -> str:
+    """``', relu'``, or with a parameter that is not the default, ``', leaky_relu(0.2)'``."""
     if activation is None:
         return ""
-    if isinstance(activation, (LeakyReLU, ELU)):
-        return ", " + activation.describe().lower().replace("leakyrelu", "leaky_relu")
-    return ", " + activation.function_name()
+    name = activation.function_name()
+    if isinstance(activation, LeakyReLU) and activation.negative_slope != 0.01:
+        return f", {name}({activation.negative_slope:g})"
+    if isinstance(activation, ELU) and activation.alpha != 1.0:
+        return f", {name}({activation.alpha:g})"
+    return f", {name}"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,6 +3,13 @@ parameters and multiply-accumulates, and the totals.
 
 A :class:`Summary` is computed from the shapes alone: no weights and no forward pass. Its ``str()``
 is the table; its rows and totals are plain data.
+
+>>> from cnncore import nn
+>>> summary = nn.lecture_model(pretrained=False, seed=None).summary()
+>>> summary.rows[3]
+SummaryRow(index=4, name='CONV2', layer='Conv2D 5x5, 32 filters, same, relu', shape=(14, 14, 32), size=6272, params=12832, macs=2508800)
+>>> summary.total_params, summary.param_bytes
+(171158, 684632)
 """
 
 from __future__ import annotations
