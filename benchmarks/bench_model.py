@@ -166,8 +166,9 @@ def main(argv=None) -> int:
     folder.cleanup()
 
     cpu = platform.processor() or platform.machine()
-    print(f"Lecture model (171,158 parameters, 2.98 M MACs per image), images per second, median of "
-          f"{args.repeats} runs; {os.cpu_count()} logical CPUs ({cpu}); " + "; ".join(notes) + ".\n")
+    print(f"Lecture model (171,158 parameters, 2.98 M MACs per image), images per second, "
+          f"median of {args.repeats} runs; {os.cpu_count()} logical CPUs ({cpu}); "
+          + "; ".join(notes) + ".\n")
     names = list(engines)
     header = ["threads", "batch"] + [f"{n} img/s" for n in names]
     header += [f"cnncore/{n}" for n in ("ORT", "PyTorch") if n in engines]

@@ -99,8 +99,9 @@ def train(torch, x_train, y_train, x_test, y_test, epochs, batch=64):
         order = rng.permutation(len(x_train))
         for start in range(0, len(order), batch):
             idx = order[start:start + batch]
-            xb = torch.from_numpy(random_shifts(x_train[idx], rng)[:, None].astype(np.float32) / 255)
-            loss = torch.nn.functional.cross_entropy(model(xb), torch.from_numpy(y_train[idx]).long())
+            shifted = random_shifts(x_train[idx], rng)[:, None].astype(np.float32) / 255
+            target = torch.from_numpy(y_train[idx]).long()
+            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(shifted)), target)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -70,7 +70,8 @@ def test_demo_runs_with_numpy_alone_and_reads_the_digits(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "171,158" in out and "CONV2  Conv2D 5x5, 32 filters" in out  # the table first
-    accuracy = float(re.search(r"^accuracy: (0\.\d+) \((\d+) of 1,000 right\)$", out, re.M).group(1))
+    found = re.search(r"^accuracy: (0\.\d+) \((\d+) of 1,000 right\)$", out, re.M)
+    accuracy = float(found.group(1))
     assert accuracy >= 0.96
     matrix = re.search(r"confusion matrix.*\n.*\n((?:.*\n){10})", out).group(1)
     counts = np.array([[int(v) for v in line.split()[1:]] for line in matrix.splitlines()])
@@ -131,7 +132,8 @@ def test_the_example_files_describe_the_lecture_model(capsys, name):
         pytest.skip("TOML needs Python 3.11 (tomllib)")
     path = os.path.join(EXAMPLES, name)
     model = nn.load_model_file(path)
-    assert [(r.name, r.shape, r.size, r.params, r.macs) for r in model.summary().rows] == lecture_rows()
+    rows = [(r.name, r.shape, r.size, r.params, r.macs) for r in model.summary().rows]
+    assert rows == lecture_rows()
     assert main(["summary", path]) == 0
     assert main(["summary"]) == 0
     from_file, builtin = capsys.readouterr().out.split("Model: ")[1:]
@@ -177,7 +179,8 @@ def test_write_png_round_trips_the_pixels(tmp_path, shape):
 
 
 @pytest.mark.parametrize("image, match", [
-    (np.zeros((4, 4), np.float32), r"write_png: image must be uint8 \(H, W\) or \(H, W, 3\), got float32"),
+    (np.zeros((4, 4), np.float32),
+     r"write_png: image must be uint8 \(H, W\) or \(H, W, 3\), got float32"),
     (np.zeros((4, 4, 4), np.uint8), r"got uint8 \(4, 4, 4\)"),
     (np.zeros((0, 4), np.uint8), r"write_png: image must not be empty"),
 ])

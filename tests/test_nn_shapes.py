@@ -3,7 +3,8 @@ real forward pass; configurations written and read back.
 
 ``random_config`` (also used by test_nn_torch.py) draws Conv1D and Conv2D networks from a seeded
 generator, over every layer type and every padding form, within what PyTorch can also express
-(pooling padding symmetric, 'same' pooling without ceil_mode), so the same networks serve both files.
+(pooling padding symmetric, 'same' pooling without ceil_mode), so the same networks serve both
+files.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _conv(rng, nd, shape):
         "type": f"Conv{nd}D",
         "filters": filters,
         "kernel_size": [int(v) for v in rng.integers(1, 5, nd)],
-        "stride": int(rng.integers(1, 3)) if rng.random() < 0.6 else [int(v) for v in rng.integers(1, 3, nd)],
+        "stride": (int(rng.integers(1, 3)) if rng.random() < 0.6
+                   else [int(v) for v in rng.integers(1, 3, nd)]),
         "padding": _conv_padding(rng, nd),
         "dilation": 1 if rng.random() < 0.7 else int(rng.integers(1, 3)),
         "groups": groups,
@@ -195,7 +197,8 @@ def test_every_shape_comes_from_cnncore_shapes():
     # A conv with 'same' and stride 2 on an odd size: ceil(15/2) = 8, padding (1, 2).
     conv = nn.Conv2D(4, 4, stride=2, padding="same")
     assert conv.build((3, 15, 15)) == (4, 8, 8)
-    assert conv.pads == shapes.conv_output_shape((15, 15), (4, 4), 2, "same", 1)[0] == ((1, 2), (1, 2))
+    pads = shapes.conv_output_shape((15, 15), (4, 4), 2, "same", 1)[0]
+    assert conv.pads == pads == ((1, 2), (1, 2))
     pool = nn.MaxPool1D(3, stride=2, ceil_mode=True)
     assert pool.build((2, 10)) == (2, shapes.pool_output_size(10, 3, 2, ceil_mode=True))
 
@@ -210,7 +213,8 @@ def test_every_shape_comes_from_cnncore_shapes():
     (lambda: nn.Conv2D(4, 3, activation="tanh"), r"Conv2D: activation must be None, one of"),
     (lambda: nn.Dense(10, activation=3), r"Dense: activation must be None"),
     (lambda: nn.Dense(10, use_bias=1), r"Dense: use_bias must be True or False"),
-    (lambda: nn.MaxPool2D(2, name="a/b"), r"MaxPool2D: name must be a non-empty string without '/'"),
+    (lambda: nn.MaxPool2D(2, name="a/b"),
+     r"MaxPool2D: name must be a non-empty string without '/'"),
     (lambda: nn.LeakyReLU("0.1"), r"LeakyReLU: negative_slope must be a real number"),
     (lambda: nn.ELU(float("nan")), r"ELU: alpha must be finite"),
     (lambda: nn.Input((28, 28, 1), order="whc"), r"Input: order must be 'chw' or 'hwc'"),
@@ -226,7 +230,8 @@ def test_layer_arguments_are_checked(make, match):
     ([nn.Conv2D(4, 3)], r"Sequential: the first layer must be an Input"),
     ([nn.Input((1, 8, 8)), "relu"], r"Sequential: layers\[1\] must be a cnncore.nn layer, got str"),
     ([nn.Input((1, 8, 8)), nn.Conv2D(4, 9, name="big")],
-     r"Conv2D 'big': kernel \(dimension 0\) of size 9 with dilation 1 reaches 9, more than the padded"),
+     r"Conv2D 'big': kernel \(dimension 0\) of size 9 with dilation 1 reaches 9, more than the "
+     r"padded"),
     ([nn.Input((3, 8, 8)), nn.Conv2D(4, 3, groups=2, name="g")],
      r"Conv2D 'g': groups=2 does not divide the 3 input channels"),
     ([nn.Input((3, 8, 8)), nn.Conv1D(4, 3, name="c1")],
@@ -246,7 +251,8 @@ def test_models_that_do_not_fit_name_the_layer(layers, match):
 @pytest.mark.parametrize("config, match", [
     ([], r"model config: expected a table \(dict\), got list"),
     ({"layers": []}, r"'layers' must be a non-empty list"),
-    ({"layers": [{"type": "Input", "shape": [4]}], "optimizer": "sgd"}, r"unknown key\(s\) optimizer"),
+    ({"layers": [{"type": "Input", "shape": [4]}], "optimizer": "sgd"},
+     r"unknown key\(s\) optimizer"),
     ({"layers": [{"type": "Input", "shape": [4]}, {"type": "Conv3D"}]},
      r"layers\[1\]: unknown layer type 'Conv3D'; expected one of Input, Conv1D"),
     ({"layers": [{"type": "Input", "shape": [4]}, {"type": "Dense", "unit": 3}]},

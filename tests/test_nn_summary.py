@@ -45,7 +45,8 @@ def test_lecture_summary_equals_the_table_printed_in_spec_md():
     with open(SPEC, encoding="utf-8") as f:
         text = f.read()
     section = text[text.index("## 7."):text.index("## 8.")]
-    rows = re.findall(r"^\| (\d) \| [^|]+ \| \(([\d, ]+)\) \| ([\d,]+) \| ([\d,]+) \|$", section, re.M)
+    rows = re.findall(r"^\| (\d) \| [^|]+ \| \(([\d, ]+)\) \| ([\d,]+) \| ([\d,]+) \|$",
+                      section, re.M)
     assert len(rows) == 7
     total = int(re.search(r"\| Total \| \| \| ([\d,]+) \|", section).group(1).replace(",", ""))
     summary = nn.lecture_model(pretrained=False, seed=None).summary()
@@ -70,8 +71,8 @@ def test_summary_text_is_the_table():
     text = str(nn.lecture_model(pretrained=False, seed=None).summary())
     lines = text.splitlines()
     assert lines[0] == "Model: lecture (shapes per sample, (H, W, C))"
-    assert re.search(r"^ 4  CONV2 +Conv2D 5x5, 32 filters, same, relu +\(14, 14, 32\) +6,272 +12,832 "
-                     r"+2,508,800$", text, re.M)
+    assert re.search(r"^ 4  CONV2 +Conv2D 5x5, 32 filters, same, relu +\(14, 14, 32\) +6,272 "
+                     r"+12,832 +2,508,800$", text, re.M)
     assert re.search(r"^ +Total +171,158 +2,980,200$", text, re.M)
     assert "Parameters: 171,158 (668.6 KiB in float32)" in text
 

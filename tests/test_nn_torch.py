@@ -80,8 +80,8 @@ def torch_net(torch, config):
             kernel = _tuple(layer["kernel_size"], nd)
             stride = _tuple(layer.get("stride", 1), nd)
             dilation = _tuple(layer.get("dilation", 1), nd)
-            pads = shapes.conv_output_shape(shape[1:], kernel, stride, layer.get("padding", "valid"),
-                                            dilation)[0]
+            padding = layer.get("padding", "valid")
+            pads = shapes.conv_output_shape(shape[1:], kernel, stride, padding, dilation)[0]
             if any(b != a for b, a in pads):
                 new.append(pad_module(nd, pads, 0.0))
                 padding = 0
@@ -97,7 +97,8 @@ def torch_net(torch, config):
             padding = layer.get("padding", 0)
             ceil_mode = layer.get("ceil_mode", False)
             dilation = _tuple(layer.get("dilation", 1), nd)
-            pads = shapes.pool_output_shape(shape[1:], kernel, stride, padding, dilation, ceil_mode)[3]
+            pads = shapes.pool_output_shape(shape[1:], kernel, stride, padding, dilation,
+                                            ceil_mode)[3]
             if padding == "same":
                 new.append(pad_module(nd, pads, float("-inf") if kind.startswith("Max") else 0.0))
                 pad = (0,) * nd
@@ -245,5 +246,6 @@ def test_from_torch_checks_module_hyperparameters(torch):
                                          r"needs a Conv2d"):
         nn.from_torch(swapped, model)
     bn = tnn.Sequential(tnn.Conv2d(1, 2, 3), tnn.BatchNorm2d(2), tnn.Flatten(), tnn.Linear(32, 3))
-    with pytest.raises(ValueError, match=r"torch entry '1.running_mean' has no cnncore counterpart"):
+    with pytest.raises(ValueError, match=r"torch entry '1.running_mean' has no cnncore "
+                                         r"counterpart"):
         nn.from_torch(bn, model)

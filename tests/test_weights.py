@@ -32,7 +32,8 @@ def arrays_of(model):
 
 
 class Marker:
-    """Unpickling this object creates the file at ``path`` (open(path, 'w')): a visible side effect."""
+    """Unpickling this object creates the file at ``path`` (``open(path, 'w')``): a side effect
+    that shows whether anything was unpickled."""
 
     def __init__(self, path):
         self.path = str(path)
@@ -95,7 +96,8 @@ def test_he_for_relu_layers_glorot_otherwise():
         nn.Dense(10, activation="elu", name="he_dense"),
     ], seed=0)
     w = model.get_weights()
-    for key, fan_in in (("he_own/weight", 16 * 25), ("he_act/weight", 64 * 9), ("he_dense/weight", 300)):
+    he = (("he_own/weight", 16 * 25), ("he_act/weight", 64 * 9), ("he_dense/weight", 300))
+    for key, fan_in in he:
         assert abs(w[key].std() / np.sqrt(2 / fan_in) - 1) < 0.05, key
     fan_in, fan_out = 64 * 14 * 14, 300
     limit = np.sqrt(6 / (fan_in + fan_out))
@@ -317,9 +319,10 @@ def test_zip_bomb_is_refused_before_inflating(tmp_path, no_array_read):
     assert path.stat().st_size < 2**20  # 64 MiB of zeros, deflated
     tracemalloc.start()
     try:
-        with pytest.raises(ValueError, match=r"array 'fc/weight' for Dense 'fc' in .*bomb.npz: the "
-                                             r"archive records 67,108,992 uncompressed bytes but its "
-                                             r"header needs 320; refused unread \(a zip bomb"):
+        with pytest.raises(ValueError, match=r"array 'fc/weight' for Dense 'fc' in .*bomb.npz: "
+                                             r"the archive records 67,108,992 uncompressed bytes "
+                                             r"but its header needs 320; refused unread \(a zip "
+                                             r"bomb"):
             small_model().load_weights(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -11,22 +11,11 @@ pickle), ``predict()``; :func:`from_torch` to import PyTorch weights; :func:`mod
 
 >>> from cnncore import nn
 >>> model = nn.lecture_model()
->>> print(model.summary())
-Model: lecture (shapes per sample, (H, W, C))
-No  Name   Layer                               Activation shape  Activation size  # Parameters       MACs
---  -----  ----------------------------------  ----------------  ---------------  ------------  ---------
- 1  INPUT  Input                               (28, 28, 1)                   784             0          0
- 2  CONV1  Conv2D 5x5, 16 filters, same, relu  (28, 28, 16)               12,544           416    313,600
- 3  POOL1  MaxPool2D 2x2                       (14, 14, 16)                3,136             0          0
- 4  CONV2  Conv2D 5x5, 32 filters, same, relu  (14, 14, 32)                6,272        12,832  2,508,800
- 5  POOL2  MaxPool2D 2x2                       (7, 7, 32)                  1,568             0          0
- 6  FC3    Dense 100, relu                     (100,)                        100       156,900    156,800
- 7  FC4    Dense 10, softmax                   (10,)                          10         1,010      1,000
---  -----  ----------------------------------  ----------------  ---------------  ------------  ---------
-    Total                                                                              171,158  2,980,200
-<BLANKLINE>
-Parameters: 171,158 (668.6 KiB in float32); multiply-accumulates per sample: 2,980,200
-Activations per sample, input included: 24,414 values (95.4 KiB in float32)
+>>> summary = model.summary()          # print(summary) shows the table
+>>> [(row.name, row.shape, row.params) for row in summary.rows][:3]
+[('INPUT', (28, 28, 1), 0), ('CONV1', (28, 28, 16), 416), ('POOL1', (14, 14, 16), 0)]
+>>> summary.total_params
+171158
 >>> images, labels = nn.load_digits()
 >>> model.predict(images[:3] / 255).argmax(axis=1).tolist(), labels[:3].tolist()
 ([3, 0, 6], [3, 0, 6])

@@ -57,7 +57,8 @@ def write_png(path, image) -> None:
     Raises ``ValueError`` for any other shape or dtype.
     """
     image = np.asarray(image)
-    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+    grey_or_rgb = image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
+    if image.dtype != np.uint8 or not grey_or_rgb:
         raise ValueError(
             f"write_png: image must be uint8 (H, W) or (H, W, 3), got {image.dtype} {image.shape}"
         )

@@ -118,7 +118,9 @@ def model_from_config(config, seed=0) -> Sequential:
         raise TypeError(f"model config: expected a table (dict), got {type(config).__name__}")
     unknown = [k for k in config if k not in ("name", "layers")]
     if unknown:
-        raise ValueError(f"model config: unknown key(s) {', '.join(unknown)}; expected name, layers")
+        raise ValueError(
+            f"model config: unknown key(s) {', '.join(unknown)}; expected name, layers"
+        )
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers:
         raise ValueError("model config: 'layers' must be a non-empty list of layer tables")

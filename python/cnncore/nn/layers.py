@@ -318,7 +318,11 @@ class LeakyReLU(ReLU):
 
 
 class ELU(ReLU):
-    """The standard ELU: ``z`` for ``z > 0``, ``alpha*(exp(z) - 1)`` otherwise (:func:`cnncore.elu`)."""
+    """The standard ELU: ``z`` for ``z > 0``, ``alpha*(exp(z) - 1)`` otherwise.
+
+    As :func:`cnncore.elu` (not the lecture's ``max(alpha*(e^z - 1), z)``, which differs for
+    large ``z``).
+    """
 
     kind = "ELU"
 
@@ -668,7 +672,8 @@ class _MaxPool(_Pool):
 
     def _config(self):
         config = super()._config()
-        config["dilation"] = self.dilation[0] if len(set(self.dilation)) == 1 else list(self.dilation)
+        dilation = self.dilation
+        config["dilation"] = dilation[0] if len(set(dilation)) == 1 else list(dilation)
         return config
 
 

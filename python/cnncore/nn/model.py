@@ -64,7 +64,8 @@ class Sequential:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(
-                    f"Sequential: layers[{i}] must be a cnncore.nn layer, got {type(layer).__name__}"
+                    f"Sequential: layers[{i}] must be a cnncore.nn layer, "
+                    f"got {type(layer).__name__}"
                 )
         if not layers or not isinstance(layers[0], Input):
             raise ValueError("Sequential: the first layer must be an Input(shape)")
@@ -94,7 +95,9 @@ class Sequential:
         seen = set()
         for layer in self.layers:
             if layer.name in seen:
-                raise ValueError(f"Sequential: two layers are named {layer.name!r}; names must be unique")
+                raise ValueError(
+                    f"Sequential: two layers are named {layer.name!r}; names must be unique"
+                )
             seen.add(layer.name)
 
     # -- description ------------------------------------------------------------------------
@@ -240,7 +243,9 @@ class Sequential:
             return x
         if shape[0] == 1 and len(shape) > 1 and x.shape[1:] == shape[1:] and x.ndim == len(shape):
             return x.reshape((x.shape[0],) + shape)
-        alt = f" or (N, {', '.join(map(str, shape[1:]))})" if shape[0] == 1 and len(shape) > 1 else ""
+        alt = ""
+        if shape[0] == 1 and len(shape) > 1:
+            alt = f" or (N, {', '.join(map(str, shape[1:]))})"
         raise ValueError(
             f"{fname}: x must have shape (N, {', '.join(map(str, shape))}){alt}, a batch of the "
             f"model's input, got {x.shape}"

@@ -7,28 +7,28 @@ that hold weights.
 
 The layout translation is the identity, by design, so nothing is transposed or reordered:
 
-========================  ==============================  ====================================
-PyTorch                   cnncore                         layout (both)
-========================  ==============================  ====================================
-``nn.Conv1d``             :class:`~cnncore.nn.Conv1D`     weight ``(F, C/groups, K)``, bias ``(F,)``
-``nn.Conv2d``             :class:`~cnncore.nn.Conv2D`     weight ``(F, C/groups, KH, KW)``, bias ``(F,)``
-``nn.Linear``             :class:`~cnncore.nn.Dense`      weight ``(out, in)``, bias ``(out,)``;
-                                                          ``y = x @ weight.T + bias``
-``nn.Flatten``            :class:`~cnncore.nn.Flatten`    ``(C, H, W)`` flattened in C order,
-                          (or implicit in ``Dense``)      so ``Linear``'s columns line up as is
-========================  ==============================  ====================================
+=============  ==============================  ===============================================
+PyTorch        cnncore                         layout (both)
+=============  ==============================  ===============================================
+``Conv1d``     :class:`~cnncore.nn.Conv1D`     weight ``(F, C/groups, K)``, bias ``(F,)``
+``Conv2d``     :class:`~cnncore.nn.Conv2D`     weight ``(F, C/groups, KH, KW)``, bias ``(F,)``
+``Linear``     :class:`~cnncore.nn.Dense`      weight ``(out, in)``, bias ``(out,)``;
+                                               ``y = x @ weight.T + bias``
+``Flatten``    :class:`~cnncore.nn.Flatten`    ``(C, H, W)`` flattened in C order, so
+               (or implicit in ``Dense``)      ``Linear``'s columns line up as they are
+=============  ==============================  ===============================================
 
 Layers without weights (activations, pooling, flatten, padding) are not matched one by one: the
 architecture they describe is the cnncore model's. What is checked: the PyTorch model holds exactly
 as many weighted layers as the cnncore model, each of the matching kind (by the weight's number of
-dimensions and, for a module, its class), with the same shapes and the same use of a bias, and, for a
-module, the same stride, dilation and groups. Anything else with parameters (batch normalisation,
-embeddings, ...) is refused.
+dimensions and, for a module, its class), with the same shapes and the same use of a bias, and,
+for a module, the same stride, dilation and groups. Anything else with parameters (batch
+normalisation, embeddings, ...) is refused.
 
 A channels-last framework stores things differently: a Keras ``Conv2D`` kernel
-``(KH, KW, C, F)`` becomes ``kernel.transpose(3, 2, 0, 1)``, a ``Dense`` kernel ``(in, out)`` becomes
-``kernel.T``, and the first ``Dense`` after a ``Flatten`` of an ``(H, W, C)`` map needs its input
-columns permuted from ``(H, W, C)`` order to ``(C, H, W)`` order. Give such arrays to
+``(KH, KW, C, F)`` becomes ``kernel.transpose(3, 2, 0, 1)``, a ``Dense`` kernel ``(in, out)``
+becomes ``kernel.T``, and the first ``Dense`` after a ``Flatten`` of an ``(H, W, C)`` map needs
+its input columns permuted from ``(H, W, C)`` order to ``(C, H, W)`` order. Give such arrays to
 :meth:`Sequential.set_weights` after translating them.
 """
 

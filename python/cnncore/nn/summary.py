@@ -7,7 +7,8 @@ is the table; its rows and totals are plain data.
 >>> from cnncore import nn
 >>> summary = nn.lecture_model(pretrained=False, seed=None).summary()
 >>> summary.rows[3]
-SummaryRow(index=4, name='CONV2', layer='Conv2D 5x5, 32 filters, same, relu', shape=(14, 14, 32), size=6272, params=12832, macs=2508800)
+SummaryRow(index=4, name='CONV2', layer='Conv2D 5x5, 32 filters, same, relu',
+           shape=(14, 14, 32), size=6272, params=12832, macs=2508800)
 >>> summary.total_params, summary.param_bytes
 (171158, 684632)
 """
@@ -148,7 +149,8 @@ def format_table(summary: Summary) -> str:
     right = {0, 4, 5, 6}
 
     def line(cells):
-        out = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        out = [c.rjust(w) if i in right else c.ljust(w)
+               for i, (c, w) in enumerate(zip(cells, widths))]
         return "  ".join(out).rstrip()
 
     rule = "  ".join("-" * w for w in widths)

@@ -39,7 +39,9 @@ __all__ = ["Expected", "read_npz", "save_weights", "load_weights", "check_weight
 # The .npy header is a short dict literal; numpy's own default limit.
 _MAX_HEADER = 10_000
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-_HAS_MAX_HEADER = "max_header_size" in inspect.signature(npy_format.read_array_header_1_0).parameters
+_HAS_MAX_HEADER = (
+    "max_header_size" in inspect.signature(npy_format.read_array_header_1_0).parameters
+)
 
 
 @dataclass(frozen=True)
@@ -242,10 +244,10 @@ def check_weights(model, weights: Mapping, fname: str) -> Dict[str, np.ndarray]:
         )
     missing = [k for k in expected if k not in weights]
     if missing:
-        raise ValueError(
-            f"{fname}: no array "
-            + "; ".join(f"'{k}' for {expected[k].owner} of shape {expected[k].shape}" for k in missing)
+        details = "; ".join(
+            f"'{k}' for {expected[k].owner} of shape {expected[k].shape}" for k in missing
         )
+        raise ValueError(f"{fname}: no array {details}")
     out = {}
     for key, exp in expected.items():
         arr = np.asarray(weights[key])
