@@ -269,7 +269,24 @@ class Input(Layer):
 # Activations, as layers of their own or inside Conv1D / Conv2D / Dense
 
 
-class ReLU(Layer):
+class _Activation(Layer):
+    """An element-wise (or per-sample) function with no parameters and no change of shape."""
+
+    he = True  # the weights feeding this activation get He initialisation
+    name_as_argument = ""  # the name a Conv2D(..., activation=...) argument gives it
+
+    def _output_shape(self, input_shape):
+        return input_shape
+
+    def describe(self):
+        return self.kind
+
+    def function_name(self) -> str:
+        """The activation's name as a ``Conv2D(..., activation=...)`` argument."""
+        return self.name_as_argument
+
+
+class ReLU(_Activation):
     """``max(0, z)``, element-wise (:func:`cnncore.relu`).
 
     >>> import numpy as np
@@ -279,26 +296,17 @@ class ReLU(Layer):
     """
 
     kind = "ReLU"
-    he = True  # weights feeding this activation get He initialisation
-
-    def _output_shape(self, input_shape):
-        return input_shape
+    name_as_argument = "relu"
 
     def forward(self, x):
         return _activation.relu(x)
 
-    def describe(self):
-        return "ReLU"
 
-    def function_name(self) -> str:
-        """The activation's name as a ``Conv2D(..., activation=...)`` argument."""
-        return "relu"
-
-
-class LeakyReLU(ReLU):
+class LeakyReLU(_Activation):
     """``z`` for ``z > 0``, ``negative_slope * z`` otherwise (:func:`cnncore.leaky_relu`)."""
 
     kind = "LeakyReLU"
+    name_as_argument = "leaky_relu"
 
     def __init__(self, negative_slope=0.01, name=None):
         super().__init__(name)
@@ -310,14 +318,11 @@ class LeakyReLU(ReLU):
     def describe(self):
         return f"LeakyReLU({self.negative_slope:g})"
 
-    def function_name(self):
-        return "leaky_relu"
-
     def _config(self):
         return {"negative_slope": self.negative_slope}
 
 
-class ELU(ReLU):
+class ELU(_Activation):
     """The standard ELU: ``z`` for ``z > 0``, ``alpha*(exp(z) - 1)`` otherwise.
 
     As :func:`cnncore.elu` (not the lecture's ``max(alpha*(e^z - 1), z)``, which differs for
@@ -325,6 +330,7 @@ class ELU(ReLU):
     """
 
     kind = "ELU"
+    name_as_argument = "elu"
 
     def __init__(self, alpha=1.0, name=None):
         super().__init__(name)
@@ -336,14 +342,11 @@ class ELU(ReLU):
     def describe(self):
         return f"ELU({self.alpha:g})"
 
-    def function_name(self):
-        return "elu"
-
     def _config(self):
         return {"alpha": self.alpha}
 
 
-class Softmax(Layer):
+class Softmax(_Activation):
     """Softmax over the channel (or feature) axis of each sample: axis 1 of a batch.
 
     As ``torch.nn.Softmax(dim=1)``: ``exp(z_i - max z) / sum_j exp(z_j - max z)``, so that large
@@ -356,21 +359,14 @@ class Softmax(Layer):
     """
 
     kind = "Softmax"
+    name_as_argument = "softmax"
     he = False
-
-    def _output_shape(self, input_shape):
-        return input_shape
 
     def forward(self, x):
         e = np.exp(x - x.max(axis=1, keepdims=True))
         e /= e.sum(axis=1, keepdims=True)
         return e
 
-    def describe(self):
-        return "Softmax"
-
-    def function_name(self):
-        return "softmax"
 
 
 _ACTIVATION_LAYERS = {"relu": ReLU, "leaky_relu": LeakyReLU, "elu": ELU, "softmax": Softmax}
@@ -387,7 +383,7 @@ def _activation_layer(activation, where: str):
                 f"(ReLU(), LeakyReLU(0.2), ELU(1.0), Softmax()), got {activation!r}"
             )
         return _ACTIVATION_LAYERS[activation]()
-    if isinstance(activation, (ReLU, Softmax)):
+    if isinstance(activation, _Activation):
         return activation
     raise TypeError(
         f"{where}: activation must be None, one of {ACTIVATIONS} or an activation layer, "

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import summary as _summary
 from . import weights as _weights
-from .layers import ELU, Input, Layer, LeakyReLU, ReLU
+from .layers import Input, Layer, _Activation
 
 __all__ = ["Sequential"]
 
@@ -184,7 +184,7 @@ class Sequential:
         rng = np.random.default_rng(int(seed))
         for i, layer in enumerate(self.layers):
             after = self.layers[i + 1] if i + 1 < len(self.layers) else None
-            layer.init_params(rng, he=isinstance(after, (ReLU, LeakyReLU, ELU)))
+            layer.init_params(rng, he=isinstance(after, _Activation) and after.he)
 
     def get_weights(self) -> dict:
         """The weights by ``'<layer>/<parameter>'`` name (the arrays themselves, not copies)."""
