@@ -215,6 +215,7 @@ def test_every_shape_comes_from_cnncore_shapes():
     (lambda: nn.Dense(10, use_bias=1), r"Dense: use_bias must be True or False"),
     (lambda: nn.MaxPool2D(2, name="a/b"),
      r"MaxPool2D: name must be a non-empty string without '/'"),
+    (lambda: nn.Dense(3, name=7), r"Dense: name must be a string, got int"),
     (lambda: nn.LeakyReLU("0.1"), r"LeakyReLU: negative_slope must be a real number"),
     (lambda: nn.ELU(float("nan")), r"ELU: alpha must be finite"),
     (lambda: nn.Input((28, 28, 1), order="whc"), r"Input: order must be 'chw' or 'hwc'"),

@@ -106,7 +106,9 @@ class Layer(abc.ABC):
     kind = "Layer"  # the type name used in configurations and messages
 
     def __init__(self, name=None):
-        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{self.kind}: name must be a string, got {type(name).__name__}")
+        if name is not None and (not name or "/" in name):
             raise ValueError(
                 f"{self.kind}: name must be a non-empty string without '/', got {name!r}"
             )
