@@ -3,7 +3,9 @@
 Convolution in 1, 2 and 3 dimensions (``conv1d``, ``conv2d``, ``conv3d``), SciPy-style
 ``correlate`` and ``convolve``, max / average / sum pooling, ReLU, leaky ReLU and ELU, all computed
 in C++ (OpenMP, with the GIL released) and cross-checked against ``cnncore.reference``, the same
-functions in plain NumPy. ``cnncore.shapes`` holds every size formula.
+functions in plain NumPy. ``cnncore.shapes`` holds every size formula. ``cnncore.nn`` builds
+networks from them: layers, a ``Sequential`` model with its complexity table, checked weights
+files, and the lecture's network trained on real handwritten digits.
 
 Images: ``filter2d`` filters grey, RGB and RGBA images (channels last) with the classic kernels of
 ``cnncore.filters``; ``to_uint8`` turns a result into a picture; ``read_image``, ``save_image``,
@@ -38,6 +40,7 @@ from ._pool import (
 )
 from ._signal import convolve, correlate
 from ._version import __version__
+from . import nn  # noqa: E402  (after the operators it is built on)
 
 __all__ = [
     "__version__",
@@ -71,4 +74,5 @@ __all__ = [
     "gallery",
     "shapes",
     "reference",
+    "nn",
 ]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import config, images, lecture, shape
+from . import config, images, lecture, model, shape
 
 # The subcommand modules, in the order `cnncore --help` lists them.
-SUBCOMMANDS = [lecture, images, shape, config]
+SUBCOMMANDS = [model, lecture, images, shape, config]
 
 
 class CommandError(Exception):
