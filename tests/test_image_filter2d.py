@@ -83,7 +83,7 @@ def _check(y, img, k, ref, case):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("border", BORDERS)
-def test_matches_scipy_ndimage_correlate(border, layout, dtype):
+def test_matches_scipy_ndimage_correlate(border, layout, dtype, simd):
     if ndimage is None:
         pytest.skip("SciPy is not installed (pip install '.[test]')")
     for seed, (name, k) in enumerate(KERNELS.items()):
@@ -98,7 +98,7 @@ def test_matches_scipy_ndimage_correlate(border, layout, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("border", ["zeros", "reflect", "replicate"])
-def test_matches_opencv_filter2d(border, layout, dtype):
+def test_matches_opencv_filter2d(border, layout, dtype, simd):
     if cv2 is None:
         pytest.skip("OpenCV is not installed (pip install opencv-python-headless)")
     for seed, (name, k) in enumerate(KERNELS.items()):
@@ -159,7 +159,7 @@ def test_each_border_pads_as_its_table_says(border, row):
         assert cc.filter2d(img, k, border)[0].tolist() == row[tap:tap + 4], (border, tap)
 
 
-def test_kernels_far_larger_than_the_image_reflect_and_wrap_again():
+def test_kernels_far_larger_than_the_image_reflect_and_wrap_again(simd):
     img = np.array([[1.0, 2.0, 3.0]])
     k = np.zeros((1, 15))
     k[0, 0] = 1  # reads 7 samples to the left

@@ -18,6 +18,7 @@
 #include "../core/common.h"
 #include "../core/conv.h"
 #include "../core/cpu.h"
+#include "../core/plane_filter.h"
 #include "../core/pool.h"
 
 namespace py = pybind11;
@@ -277,6 +278,51 @@ py::object activation_fast(py::handle xh, const std::string& kind, double param)
   return activation(py::reinterpret_borrow<py::array>(xh), kind, param);
 }
 
+// filter2d: x (h, w * chan) channels-last rows, kernel (k_h, k_w), centre (k_h // 2, k_w // 2),
+// output the input's size, borders by rule.
+py::array filter2d(py::array x, py::array k, index_t chan, const std::string& border) {
+  const char* fname = "filter2d";
+  const DType t = dtype_of(x, fname, "image");
+  same_dtype(t, dtype_of(k, fname, "kernel"), fname, "kernel");
+  if (x.ndim() != 2) throw py::value_error("filter2d: image must be 2-D (h, w * channels)");
+  if (k.ndim() != 2) throw py::value_error("filter2d: kernel must be 2-D");
+  if (chan < 1 || x.shape(1) % chan != 0)
+    throw py::value_error("filter2d: the row length must be a multiple of the channels");
+  cnncore::PlaneFilterParams p;
+  if (border == "zeros")
+    p.border = cnncore::Border::kZeros;
+  else if (border == "reflect")
+    p.border = cnncore::Border::kReflect101;
+  else if (border == "replicate")
+    p.border = cnncore::Border::kReplicate;
+  else if (border == "wrap")
+    p.border = cnncore::Border::kWrap;
+  else
+    throw py::value_error("filter2d: border must be 'zeros', 'reflect', 'replicate' or 'wrap'");
+  p.chan = chan;
+  p.in_h = p.out_h = x.shape(0);
+  p.in_w = p.out_w = x.shape(1) / chan;
+  p.k_h = k.shape(0);
+  p.k_w = k.shape(1);
+  p.pad_top = p.k_h / 2;
+  p.pad_left = p.k_w / 2;
+  cnncore::validate(p, fname);
+  const std::vector<py::ssize_t> shape{x.shape(0), x.shape(1)};
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    py::array_t<T> y(shape);
+    const T* xp = static_cast<const T*>(x.data());
+    const T* kp = static_cast<const T*>(k.data());
+    T* yp = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cnncore::plane_filter<T>(p, xp, kp, nullptr, yp);
+    }
+    return py::array(std::move(y));
+  };
+  return t == DType::kF32 ? run(float{}) : run(double{});
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -287,6 +333,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("conv_fast", &conv_fast, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("plan"));
   m.def("activation_fast", &activation_fast, py::arg("x"), py::arg("kind"),
         py::arg("param") = 0.0);
+  m.def("filter2d", &filter2d, py::arg("x").noconvert(), py::arg("k").noconvert(),
+        py::arg("chan"), py::arg("border"));
   m.def("pool", &pool, py::arg("x").noconvert(), py::arg("kind"), py::arg("k"),
         py::arg("stride"), py::arg("pad_before"), py::arg("pad_after"), py::arg("dil"),
         py::arg("out"), py::arg("count_include_pad"));

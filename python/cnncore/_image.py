@@ -2,7 +2,7 @@
 
 An image is a NumPy array with channels last, as Pillow, OpenCV and scikit-image give it:
 ``(H, W)`` grey, ``(H, W, 1)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA. The filtering itself
-is a 2-D correlation computed by the C++ core (:func:`cnncore.conv2d`).
+is a 2-D correlation computed by the C++ core, which extends the edges by the border rule itself.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ._common import as_input, as_real
-from ._conv import conv2d
+from . import _core
+from ._common import as_input, as_real, check_output_size, compute_dtype, finish, to_core
 
 # filter2d's border names -> numpy.pad's mode (the table in filter2d's docstring).
 _BORDERS = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "wrap": "wrap"}
@@ -110,15 +110,15 @@ def filter2d(image, kernel, border="zeros"):
         raise ValueError(f"{fname}: border must be one of {tuple(_BORDERS)}, got {border!r}")
 
     rtype = np.result_type(img, np.float32)
+    ctype = compute_dtype(rtype)
     planes = img[..., None] if img.ndim == 2 else img
     h, w, c = planes.shape
-    k_h, k_w = k.shape
-    pads = ((k_h // 2, (k_h - 1) // 2), (k_w // 2, (k_w - 1) // 2), (0, 0))
-    x = np.pad(planes.astype(rtype), pads, mode=_BORDERS[border])
-    # Channels last, a padded row holds its pixels' c channels side by side, so the kernel's
-    # columns lie c apart: one single-channel conv2d with dilation (1, c) on the padded image
-    # seen as (H + k_h - 1) x ((W + k_w - 1) * c) filters every channel, with no transposes.
-    y = conv2d(x.reshape(1, 1, h + k_h - 1, -1), k.astype(rtype)[None, None], dilation=(1, c))
+    check_output_size(fname, planes.shape, rtype.itemsize)
+    # Channels last, a row holds its pixels' c channels side by side: the core filters the
+    # (H, W * c) rows with the kernel's columns c apart, extending the edges by the border rule
+    # as it goes (no padded copy of the image, no transposes).
+    x = to_core(planes, ctype).reshape(h, w * c)
+    y = finish(_core.filter2d(x, to_core(k, ctype), c, border), rtype)
     out = y.reshape(h, w, c)
     if c == 4:
         out[..., 3] = planes[..., 3]  # alpha passes through
