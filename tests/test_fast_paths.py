@@ -96,6 +96,12 @@ def test_elu_accuracy_in_ulps(simd):
     for alpha in (1.0, 0.3):
         y = cc.elu(z, alpha)
         want = np.where(z > 0, z.astype(np.float64), alpha * np.expm1(z.astype(np.float64)))
+        # Subnormal inputs and results are flushed to zero inside the kernels (documented).
+        tiny = np.finfo(np.float32).tiny
+        normal = (np.abs(z) >= tiny) & (np.abs(want) >= tiny)
+        assert np.all(y[(np.abs(z) < tiny)] == 0)
+        assert np.all(np.abs(y[~normal] - want[~normal]) <= tiny)
+        y, want, z = y[normal], want[normal], z[normal]
         ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
         err = np.abs(y.astype(np.float64) - want) / np.maximum(ulp, np.finfo(np.float32).smallest_subnormal)
         assert err.max() <= 2.5, (err.max(), z[np.argmax(err)])
@@ -124,3 +130,25 @@ def test_pool_rows_wide(simd, kind):
                 np.testing.assert_array_equal(y, want.astype(np.float32))
             else:
                 np.testing.assert_allclose(y, want, rtol=2e-6, atol=2e-6)
+
+
+def test_denormals_are_flushed_and_cost_nothing():
+    import time
+
+    tiny = np.finfo(np.float32).tiny
+    x = np.full((1, 16, 64, 64), tiny / 8, dtype=np.float32)  # subnormal
+    w = np.full((16, 16, 3, 3), 0.5, dtype=np.float32)
+    assert np.all(cc.conv2d(x, w, padding=1) == 0)              # flushed, not subnormal
+    assert np.all(cc.elu(-x) == 0) and np.all(cc.relu(x) == 0)
+    normal = np.ones_like(x)
+
+    def timed(a):
+        ts = []
+        for _ in range(7):
+            t = time.perf_counter()
+            cc.conv2d(a, w, padding=1)
+            ts.append(time.perf_counter() - t)
+        return sorted(ts)[3]
+
+    timed(normal)
+    assert timed(x) < 3 * timed(normal)

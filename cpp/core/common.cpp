@@ -2,6 +2,11 @@
 #include "common.h"
 
 #include <atomic>
+
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define CNNCORE_HAVE_MXCSR 1
+#endif
 #include <thread>
 
 #if defined(CNNCORE_HAVE_OPENMP)
@@ -50,6 +55,19 @@ void set_num_threads(int n) noexcept {
   if (n > 0) omp_set_num_threads(n);
 #endif
   g_threads.store(n < 0 ? 0 : n, std::memory_order_relaxed);
+}
+
+DenormalGuard::DenormalGuard() noexcept {
+#if defined(CNNCORE_HAVE_MXCSR)
+  saved_ = _mm_getcsr();
+  _mm_setcsr(saved_ | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
+#endif
+}
+
+DenormalGuard::~DenormalGuard() {
+#if defined(CNNCORE_HAVE_MXCSR)
+  _mm_setcsr(saved_);
+#endif
 }
 
 bool have_openmp() noexcept {

@@ -76,6 +76,21 @@ bool have_openmp() noexcept;
 // costs more than the work), num_threads() otherwise.
 inline int threads_for(index_t work) noexcept { return work < (index_t(1) << 16) ? 1 : num_threads(); }
 
+// Denormals: while alive, the calling thread flushes denormal inputs and results to zero (x86:
+// MXCSR's DAZ and FTZ bits), so subnormal data never takes the slow microcode path; the
+// caller's floating-point state is restored on destruction. Every kernel task runs under one,
+// in every thread. Defined out of line, so the SIMD translation units share the baseline copy.
+class DenormalGuard {
+ public:
+  DenormalGuard() noexcept;
+  ~DenormalGuard();
+  DenormalGuard(const DenormalGuard&) = delete;
+  DenormalGuard& operator=(const DenormalGuard&) = delete;
+
+ private:
+  unsigned saved_ = 0;
+};
+
 // Work splitting that keeps results independent of the thread count: each item is computed
 // entirely by one thread in a fixed order, so only who computes it changes, never how.
 // `work_per_item` (elementary operations) decides whether a second thread is worth waking.
@@ -85,13 +100,18 @@ inline void parallel_for(index_t count, index_t work_per_item, F&& body) noexcep
   int nt = threads_for(count * (work_per_item < 1 ? 1 : work_per_item));
   if (nt > count) nt = static_cast<int>(count < 1 ? 1 : count);
   if (nt > 1) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (index_t i = 0; i < count; ++i) body(i);
+#pragma omp parallel num_threads(nt)
+    {
+      DenormalGuard guard;
+#pragma omp for schedule(static)
+      for (index_t i = 0; i < count; ++i) body(i);
+    }
     return;
   }
 #else
   (void)work_per_item;
 #endif
+  DenormalGuard guard;
   for (index_t i = 0; i < count; ++i) body(i);
 }
 

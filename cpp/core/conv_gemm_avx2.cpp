@@ -127,6 +127,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
 #else
     const int tid = 0;
 #endif
+    DenormalGuard guard;
     float* strip = scratch + tid * plan.scratch_floats;
     index_t* koff = reinterpret_cast<index_t*>(strip + ((strip_floats + 15) / 16) * 16);
     // k offsets, in the (c, a, b) order of the packed weights.

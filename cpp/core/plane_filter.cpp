@@ -132,7 +132,12 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   const index_t out_plane = p.out_h * out_row, k_area = p.k_h * p.k_w;
 
 #if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && tasks > 1)
+#pragma omp parallel num_threads(threads) if (threads > 1 && tasks > 1)
+#endif
+  {
+    DenormalGuard guard;
+#if defined(CNNCORE_HAVE_OPENMP)
+#pragma omp for schedule(static)
 #endif
   for (index_t t = 0; t < tasks; ++t) {
 #if defined(CNNCORE_HAVE_OPENMP)
@@ -172,6 +177,7 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     rows_dispatch(avx2, strip, strip_stride, oh1 - oh0, (ow1 - ow0) * C, p.stride_h, wp, p.k_h,
                   p.k_w, p.dil_h, p.dil_w * C, bp, y + plane * out_plane + oh0 * out_row + ow0 * C,
                   out_row);
+  }
   }
 }
 
