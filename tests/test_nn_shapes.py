@@ -181,7 +181,8 @@ def test_summary_counts_and_shapes_match_the_weights_and_a_forward_pass(seed):
         assert row.shape == order_shape(y.shape[1:], "hwc")
         assert row.size == int(np.prod(y.shape[1:]))
         assert np.isfinite(y).all()
-    np.testing.assert_array_equal(model.predict(x), outputs[-1])
+    # predict runs the compiled pass: the same operators; a softmax differs in the last ulp.
+    np.testing.assert_allclose(model.predict(x), outputs[-1], rtol=1e-5, atol=1e-6)
     assert summary.activation_bytes == 4 * sum(int(np.prod(y.shape[1:])) for y in outputs)
 
 

@@ -153,6 +153,8 @@ def test_predict_equals_pytorch_with_imported_weights(torch, seed):
                 p.uniform_(-0.5, 0.5)
     model = nn.model_from_config(config, seed=None)
     nn.from_torch(tnet if seed % 2 else tnet.state_dict(), model)
+    # predict runs the compiled forward pass (nn._engine) for every architecture generated here.
+    assert model._engine() is not None, f"seed {seed}: no compiled pass"
     rng = np.random.default_rng(seed)
     for batch in BATCHES:
         x = rng.standard_normal((batch,) + model.input_shape).astype(np.float32)

@@ -18,6 +18,7 @@
 #include "../core/common.h"
 #include "../core/conv.h"
 #include "../core/cpu.h"
+#include "../core/engine.h"
 #include "../core/plane_filter.h"
 #include "../core/pool.h"
 
@@ -323,6 +324,90 @@ py::array filter2d(py::array x, py::array k, index_t chan, const std::string& bo
   return t == DType::kF32 ? run(float{}) : run(double{});
 }
 
+const float* f32_data(py::handle h, const char* what) {
+  if (fast_kind(h) != 1)
+    throw py::type_error(std::string("Engine: ") + what +
+                         " must be a C-contiguous float32 array");
+  return static_cast<const float*>(py::reinterpret_borrow<py::array>(h).data());
+}
+
+void engine_add_conv(cnncore::Engine& e, py::handle w, py::handle b, index_t c_in, Triple in,
+                     Triple out, Triple stride, Triple pad, Triple dil, index_t groups) {
+  cnncore::ConvParams p;
+  auto wa = py::reinterpret_borrow<py::array>(w);
+  const float* wp = f32_data(w, "w");
+  if (wa.ndim() != 5) throw py::value_error("Engine: w must be 5-D");
+  p.c_in = c_in;
+  p.c_out = wa.shape(0);
+  p.groups = groups;
+  for (int d = 0; d < 3; ++d) {
+    p.in[d] = in[d];
+    p.out[d] = out[d];
+    p.k[d] = wa.shape(2 + d);
+    p.stride[d] = stride[d];
+    p.pad[d] = pad[d];
+    p.dil[d] = dil[d];
+  }
+  cnncore::validate(p, "Engine.add_conv");
+  if (wa.shape(1) * groups != c_in) throw py::value_error("Engine: channel mismatch");
+  const float* bp = nullptr;
+  if (!b.is_none()) {
+    bp = f32_data(b, "bias");
+    if (py::reinterpret_borrow<py::array>(b).size() != p.c_out)
+      throw py::value_error("Engine: bias size");
+  }
+  e.add_conv(p, wp, bp);
+}
+
+void engine_add_pool(cnncore::Engine& e, const std::string& kind, index_t channels, Triple in,
+                     Triple out, Triple k, Triple stride, Triple pad_before, Triple pad_after,
+                     Triple dil, bool count_include_pad) {
+  cnncore::PoolParams p;
+  if (kind == "max")
+    p.kind = cnncore::PoolKind::kMax;
+  else if (kind == "avg")
+    p.kind = cnncore::PoolKind::kAvg;
+  else if (kind == "sum")
+    p.kind = cnncore::PoolKind::kSum;
+  else
+    throw py::value_error("Engine: pool kind must be 'max', 'avg' or 'sum'");
+  p.count_include_pad = count_include_pad;
+  p.planes = channels;
+  for (int d = 0; d < 3; ++d) {
+    p.in[d] = in[d];
+    p.out[d] = out[d];
+    p.k[d] = k[d];
+    p.stride[d] = stride[d];
+    p.pad_before[d] = pad_before[d];
+    p.pad_after[d] = pad_after[d];
+    p.dil[d] = dil[d];
+  }
+  e.add_pool(p);
+}
+
+cnncore::ActKind act_kind(const std::string& kind) {
+  if (kind == "relu") return cnncore::ActKind::kRelu;
+  if (kind == "leaky_relu") return cnncore::ActKind::kLeakyRelu;
+  if (kind == "elu") return cnncore::ActKind::kElu;
+  throw py::value_error("Engine: activation must be 'relu', 'leaky_relu' or 'elu'");
+}
+
+py::array engine_run(cnncore::Engine& e, py::handle xh) {
+  const float* xp = f32_data(xh, "x");
+  auto x = py::reinterpret_borrow<py::array>(xh);
+  if (x.ndim() < 1) throw py::value_error("Engine: x must have a batch axis");
+  const index_t n = x.shape(0);
+  if (n == 0 ? x.size() != 0 : x.size() / n != e.input_size() || x.size() % n != 0)
+    throw py::value_error("Engine: x does not have the model's input size");
+  py::array_t<float> y(std::vector<py::ssize_t>{n, e.output_size()});
+  float* yp = y.mutable_data();
+  {
+    py::gil_scoped_release release;
+    e.run(xp, n, yp);
+  }
+  return std::move(y);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -340,6 +425,44 @@ PYBIND11_MODULE(_core, m) {
         py::arg("out"), py::arg("count_include_pad"));
   m.def("activation", &activation, py::arg("x").noconvert(), py::arg("kind"),
         py::arg("param") = 0.0);
+  py::class_<cnncore::Engine>(m, "Engine",
+                              "A sequential float32 network run in one call (cnncore.nn).")
+      .def(py::init([](index_t input_size) {
+             if (input_size < 1) throw py::value_error("Engine: input_size must be >= 1");
+             auto e = std::make_unique<cnncore::Engine>();
+             e->set_input_size(input_size);
+             return e;
+           }),
+           py::arg("input_size"))
+      .def("add_conv", &engine_add_conv, py::arg("w"), py::arg("bias"), py::arg("c_in"),
+           py::arg("in_"), py::arg("out"), py::arg("stride"), py::arg("pad"), py::arg("dil"),
+           py::arg("groups"))
+      .def("add_pool", &engine_add_pool, py::arg("kind"), py::arg("channels"), py::arg("in_"),
+           py::arg("out"), py::arg("k"), py::arg("stride"), py::arg("pad_before"),
+           py::arg("pad_after"), py::arg("dil"), py::arg("count_include_pad"))
+      .def("add_activation",
+           [](cnncore::Engine& e, const std::string& kind, double param) {
+             e.add_activation(act_kind(kind), static_cast<float>(param));
+           },
+           py::arg("kind"), py::arg("param") = 0.0)
+      .def("add_dense",
+           [](cnncore::Engine& e, py::handle w, py::handle b) {
+             auto wa = py::reinterpret_borrow<py::array>(w);
+             const float* wp = f32_data(w, "w");
+             if (wa.ndim() != 2) throw py::value_error("Engine: dense w must be 2-D");
+             const float* bp = nullptr;
+             if (!b.is_none()) {
+               bp = f32_data(b, "bias");
+               if (py::reinterpret_borrow<py::array>(b).size() != wa.shape(0))
+                 throw py::value_error("Engine: bias size");
+             }
+             e.add_dense(wa.shape(1), wa.shape(0), wp, bp);
+           },
+           py::arg("w"), py::arg("bias"))
+      .def("add_softmax", &cnncore::Engine::add_softmax, py::arg("channels"))
+      .def_property_readonly("input_size", &cnncore::Engine::input_size)
+      .def_property_readonly("output_size", &cnncore::Engine::output_size)
+      .def("run", &engine_run, py::arg("x"));
   m.def("get_num_threads", &cnncore::num_threads);
   m.def("set_num_threads", [](int n) { cnncore::set_num_threads(n); }, py::arg("n"));
   m.def("simd_level", []() {

@@ -197,19 +197,23 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
 namespace {
 
 bool gemm_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
-                  float* y) {
+                  float* y, const float* prepacked = nullptr) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || !conv_gemm_applies(p)) return false;
   const int threads = threads_for(p.n * p.c_out * p.out[1] * p.out[2] * (p.c_in / p.groups) *
                                   p.k[1] * p.k[2]);
   const GemmPlan plan = conv_gemm_plan(p, threads);
-  AlignedFloats packed(conv_gemm_packed_size(p));
-  conv_gemm_pack(p, w, packed.data());
+  AlignedFloats packed;
+  if (!prepacked) {
+    packed.resize(conv_gemm_packed_size(p));
+    conv_gemm_pack(p, w, packed.data());
+    prepacked = packed.data();
+  }
   AlignedFloats scratch(plan.scratch_floats * threads);
-  conv_gemm_avx2(p, plan, x, packed.data(), bias, y, scratch.data(), threads);
+  conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads);
   return true;
 #else
-  (void)p, (void)x, (void)w, (void)bias, (void)y;
+  (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked;
   return false;
 #endif
 }
@@ -256,6 +260,14 @@ void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T*
   if (impl == ConvImpl::kDirect) return conv_direct(p, x, w, bias, y);
   if (plane_forward_applies(p)) return plane_forward(p, x, w, bias, y);
   if (gemm_forward(p, x, w, bias, y)) return;
+  conv_direct(p, x, w, bias, y);
+}
+
+void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
+                            const float* packed, const float* bias, float* y) {
+  if (p.n == 0 || p.c_out == 0) return;
+  if (plane_forward_applies(p)) return plane_forward(p, x, w, bias, y);
+  if (gemm_forward(p, x, w, bias, y, packed)) return;
   conv_direct(p, x, w, bias, y);
 }
 

@@ -44,4 +44,9 @@ template <class T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                   ConvImpl impl = ConvImpl::kAuto);
 
+// As conv_forward<float> (kAuto), with the weights also given packed (conv_gemm_pack, or null):
+// the GEMM path then skips packing. For callers that run the same weights many times.
+void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
+                            const float* packed, const float* bias, float* y);
+
 }  // namespace cnncore

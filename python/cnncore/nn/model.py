@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from . import _engine as _engine_mod
 from . import summary as _summary
 from . import weights as _weights
 from .layers import Input, Layer, _Activation
@@ -299,9 +300,31 @@ class Sequential:
 
     def _forward(self, x):
         y = np.ascontiguousarray(x, dtype=np.float32)
+        engine = self._engine()
+        if engine is not None:
+            return engine.run(y).reshape((y.shape[0],) + self.output_shape)
         for layer in self.layers:
             y = layer.forward(y)
         return y
+
+    def _engine(self):
+        """The compiled forward pass (cnncore.nn._engine), rebuilt when any weight array is
+        replaced; None when the model has a layer it does not run. Arrays changed in place are
+        not seen: call ``invalidate()`` after editing ``layer.params[...]`` in place."""
+        key = tuple((id(a), a.ctypes.data) for layer in self.layers for a in layer.params.values())
+        cached = getattr(self, "_engine_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            engine = _engine_mod.build(self)
+        except (ValueError, TypeError):
+            engine = None
+        self._engine_cache = (key, engine)
+        return engine
+
+    def invalidate(self) -> None:
+        """Forget the compiled forward pass (after weights were edited in place)."""
+        self._engine_cache = None
 
     def activations(self, x) -> list:
         """Every layer's output for a batch ``x``: a list as long as the model, float32.

@@ -1,0 +1,191 @@
+// engine.cpp - see engine.h.
+#include "engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "conv_gemm.h"
+#include "cpu.h"
+
+namespace cnncore {
+
+namespace {
+
+// Softmax over the middle axis of (outer, len, inner), in place.
+void softmax_inplace(float* x, index_t outer, index_t len, index_t inner) {
+  for (index_t o = 0; o < outer; ++o) {
+    float* base = x + o * len * inner;
+    for (index_t i = 0; i < inner; ++i) {
+      float m = -INFINITY;
+      for (index_t c = 0; c < len; ++c) m = std::max(m, base[c * inner + i]);
+      float s = 0;
+      for (index_t c = 0; c < len; ++c) {
+        const float e = std::exp(base[c * inner + i] - m);
+        base[c * inner + i] = e;
+        s += e;
+      }
+      for (index_t c = 0; c < len; ++c) base[c * inner + i] /= s;
+    }
+  }
+}
+
+void transpose(const float* x, index_t rows, index_t cols, float* y) {
+  for (index_t r0 = 0; r0 < rows; r0 += 32)
+    for (index_t c0 = 0; c0 < cols; c0 += 32)
+      for (index_t r = r0; r < std::min(rows, r0 + 32); ++r)
+        for (index_t c = c0; c < std::min(cols, c0 + 32); ++c) y[c * rows + r] = x[r * cols + c];
+}
+
+std::shared_ptr<AlignedFloats> pack_if_gemm(const ConvParams& p, const float* w) {
+  if (!conv_gemm_applies(p)) return nullptr;
+  auto packed = std::make_shared<AlignedFloats>(conv_gemm_packed_size(p));
+  conv_gemm_pack(p, w, packed->data());
+  return packed;
+}
+
+}  // namespace
+
+void Engine::add_conv(const ConvParams& p, const float* w, const float* bias) {
+  Step s;
+  s.kind = Kind::kConv;
+  s.conv = p;
+  s.conv.n = 1;
+  validate(s.conv, "Engine.add_conv");
+  s.in_size = p.c_in * p.in[0] * p.in[1] * p.in[2];
+  s.out_size = p.c_out * p.out[0] * p.out[1] * p.out[2];
+  if (s.in_size != cur_size_) fail("Engine.add_conv", "input size does not follow the previous step");
+  const index_t wn = p.c_out * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2];
+  s.w.assign(w, w + wn);
+  if (bias) s.b.assign(bias, bias + p.c_out);
+  // Packed for the batch geometry's panels; the packing does not depend on n.
+  s.packed = pack_if_gemm(s.conv, s.w.data());
+  cur_size_ = s.out_size;
+  steps_.push_back(std::move(s));
+}
+
+void Engine::add_pool(const PoolParams& p) {
+  Step s;
+  s.kind = Kind::kPool;
+  s.pool = p;
+  validate(p, "Engine.add_pool");
+  s.in_size = p.planes * p.in[0] * p.in[1] * p.in[2];
+  s.out_size = p.planes * p.out[0] * p.out[1] * p.out[2];
+  if (s.in_size != cur_size_) fail("Engine.add_pool", "input size does not follow the previous step");
+  cur_size_ = s.out_size;
+  steps_.push_back(std::move(s));
+}
+
+void Engine::add_activation(ActKind kind, float param) {
+  Step s;
+  s.kind = Kind::kAct;
+  s.act = kind;
+  s.param = param;
+  s.in_size = s.out_size = cur_size_;
+  steps_.push_back(std::move(s));
+}
+
+void Engine::add_dense(index_t in, index_t out, const float* w, const float* bias) {
+  if (in != cur_size_) fail("Engine.add_dense", "input size does not follow the previous step");
+  Step s;
+  s.kind = Kind::kDense;
+  s.in_size = in;
+  s.out_size = out;
+  s.w.assign(w, w + in * out);
+  if (bias) s.b.assign(bias, bias + out);
+  // As a 1x1 convolution: c_in = in, c_out = out; the pixels (the samples) are set at run time.
+  s.conv.c_in = in;
+  s.conv.c_out = out;
+  s.packed = pack_if_gemm(s.conv, s.w.data());
+  cur_size_ = out;
+  steps_.push_back(std::move(s));
+}
+
+void Engine::add_softmax(index_t channels) {
+  if (channels < 1 || cur_size_ % channels != 0)
+    fail("Engine.add_softmax", "channels must divide the sample size");
+  Step s;
+  s.kind = Kind::kSoftmax;
+  s.in_size = s.out_size = cur_size_;
+  s.channels = channels;
+  steps_.push_back(std::move(s));
+}
+
+void Engine::run(const float* x, index_t n, float* y) {
+  if (n == 0) return;
+  std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
+  if (lock.owns_lock()) return run_with(x, n, y, buf_);
+  AlignedFloats own[2];
+  run_with(x, n, y, own);
+}
+
+void Engine::run_with(const float* x, index_t n, float* y, AlignedFloats* bufs) {
+  index_t biggest = in_size_;
+  for (const Step& s : steps_) biggest = std::max(biggest, s.out_size);
+  for (int i = 0; i < 2; ++i)
+    if (bufs[i].size() < biggest * n) bufs[i].resize(biggest * n);
+  const float* cur = x;
+  int which = 0;
+  bool transposed = false;  // (features, n) layout since the first dense step
+  auto next = [&]() { float* out = bufs[which].data(); which ^= 1; return out; };
+  const bool simd = simd_level() == SimdLevel::kAvx2;
+  for (const Step& s : steps_) {
+    switch (s.kind) {
+      case Kind::kConv: {
+        ConvParams p = s.conv;
+        p.n = n;
+        float* out = next();
+        conv_forward_prepacked(p, cur, s.w.data(), simd && s.packed ? s.packed->data() : nullptr,
+                               s.b.empty() ? nullptr : s.b.data(), out);
+        cur = out;
+        break;
+      }
+      case Kind::kPool: {
+        PoolParams p = s.pool;
+        p.planes = s.pool.planes * n;
+        float* out = next();
+        pool_forward(p, cur, out);
+        cur = out;
+        break;
+      }
+      case Kind::kAct: {
+        float* out = cur == x ? next() : const_cast<float*>(cur);
+        activation_forward(s.act, s.param, cur, out, s.in_size * n);
+        cur = out;
+        break;
+      }
+      case Kind::kDense: {
+        if (!transposed) {
+          float* t = next();
+          transpose(cur, n, s.in_size, t);
+          cur = t;
+          transposed = true;
+        }
+        ConvParams p = s.conv;
+        p.in[2] = p.out[2] = n;  // one image, n pixels
+        validate(p, "Engine.run");
+        float* out = next();
+        conv_forward_prepacked(p, cur, s.w.data(), simd && s.packed ? s.packed->data() : nullptr,
+                               s.b.empty() ? nullptr : s.b.data(), out);
+        cur = out;
+        break;
+      }
+      case Kind::kSoftmax: {
+        float* out = cur == x ? next() : const_cast<float*>(cur);
+        if (out != cur) std::memcpy(out, cur, sizeof(float) * s.in_size * n);
+        if (transposed)
+          softmax_inplace(out, 1, s.in_size, n);
+        else
+          softmax_inplace(out, n, s.channels, s.in_size / s.channels);
+        cur = out;
+        break;
+      }
+    }
+  }
+  if (transposed)
+    transpose(cur, cur_size_, n, y);
+  else
+    std::memcpy(y, cur, sizeof(float) * cur_size_ * n);
+}
+
+}  // namespace cnncore
