@@ -21,9 +21,36 @@ inline index_t lo_min(index_t a, index_t b) { return a < b ? a : b; }
 
 // acc[j] (j < MR pixels) x 16 channels += sum_k xb[j][koff[k]] * wp[k][0..15]; then + bias, and
 // the valid `nr` channels stored to y_f[pixel j] (channel stride `ystride`).
+// 8x8 transpose: r[i] holds row i on entry, column i on exit.
+inline void transpose8(__m256* r) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// `wide`: the 2 outputs after the tile's 6 in each channel row belong to this task and are written
+// later by the next tile, so the tile may store 8 floats per channel (vector stores after an 8x8
+// transpose) instead of 6 scalars.
 template <int MR>
 inline void micro_6x16(index_t K, const index_t* koff, const float* const* xb, const float* wp,
-                       const float* bias, index_t nr, float* y, index_t ystride) {
+                       const float* bias, index_t nr, float* y, index_t ystride, bool wide) {
   __m256 c0[MR], c1[MR];
   for (int j = 0; j < MR; ++j) {
     c0[j] = _mm256_setzero_ps();
@@ -78,6 +105,15 @@ inline void micro_6x16(index_t K, const index_t* koff, const float* const* xb, c
       c1[j] = _mm256_add_ps(c1[j], b1);
     }
   }
+  if (MR == 6 && wide && nr == 16) {
+    for (int half = 0; half < 2; ++half) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j) r[j] = j < MR ? (half ? c1[j] : c0[j]) : _mm256_setzero_ps();
+      transpose8(r);
+      for (int f = 0; f < 8; ++f) _mm256_storeu_ps(y + (half * 8 + f) * ystride, r[f]);
+    }
+    return;
+  }
   alignas(32) float t[MR][16];
   for (int j = 0; j < MR; ++j) {
     _mm256_store_ps(t[j], c0[j]);
@@ -90,14 +126,14 @@ inline void micro_6x16(index_t K, const index_t* koff, const float* const* xb, c
 }
 
 void run_tile(int mr, index_t K, const index_t* koff, const float* const* xb, const float* wp,
-              const float* bias, index_t nr, float* y, index_t ystride) {
+              const float* bias, index_t nr, float* y, index_t ystride, bool wide) {
   switch (mr) {
-    case 6: micro_6x16<6>(K, koff, xb, wp, bias, nr, y, ystride); break;
-    case 5: micro_6x16<5>(K, koff, xb, wp, bias, nr, y, ystride); break;
-    case 4: micro_6x16<4>(K, koff, xb, wp, bias, nr, y, ystride); break;
-    case 3: micro_6x16<3>(K, koff, xb, wp, bias, nr, y, ystride); break;
-    case 2: micro_6x16<2>(K, koff, xb, wp, bias, nr, y, ystride); break;
-    default: micro_6x16<1>(K, koff, xb, wp, bias, nr, y, ystride); break;
+    case 6: micro_6x16<6>(K, koff, xb, wp, bias, nr, y, ystride, wide); break;
+    case 5: micro_6x16<5>(K, koff, xb, wp, bias, nr, y, ystride, false); break;
+    case 4: micro_6x16<4>(K, koff, xb, wp, bias, nr, y, ystride, false); break;
+    case 3: micro_6x16<3>(K, koff, xb, wp, bias, nr, y, ystride, false); break;
+    case 2: micro_6x16<2>(K, koff, xb, wp, bias, nr, y, ystride, false); break;
+    default: micro_6x16<1>(K, koff, xb, wp, bias, nr, y, ystride, false); break;
   }
 }
 
@@ -189,7 +225,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
             const index_t oh = (q + j) / w_out, ow = (q + j) % w_out;
             xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw - (plan.copy_input ? 0 : p.pad[2]);
           }
-          run_tile(mr, K, koff, xb, wp, bp, nr, yp + q, out_plane);
+          run_tile(mr, K, koff, xb, wp, bp, nr, yp + q, out_plane, q + 8 <= pix1);
         }
       }
     }
