@@ -207,25 +207,35 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
         row0 = oh0 * sh - p.pad[1];
       }
       const index_t pix0 = oh0 * w_out, pix1 = oh1 * w_out;
-      for (index_t panel = 0; panel < panels; ++panel) {
-        const index_t f0 = panel * kGemmNR;
-        const index_t nr = lo_min(kGemmNR, cout_g - f0);
-        const float* wp = packed + (g * panels + panel) * K * kGemmNR;
-        float* yp = y + (n * p.c_out + g * cout_g + f0) * out_plane;
-        const float* bp = bias ? bias + g * cout_g + f0 : nullptr;
-        alignas(32) float bias_pad[16];
-        if (bp && nr < kGemmNR) {
-          for (index_t i = 0; i < 16; ++i) bias_pad[i] = i < nr ? bp[i] : 0.0f;
-          bp = bias_pad;
-        }
-        for (index_t q = pix0; q < pix1; q += kGemmMR) {
-          const int mr = static_cast<int>(lo_min(kGemmMR, pix1 - q));
-          const float* xb[kGemmMR];
-          for (int j = 0; j < mr; ++j) {
-            const index_t oh = (q + j) / w_out, ow = (q + j) % w_out;
-            xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw - (plan.copy_input ? 0 : p.pad[2]);
+      // With all of a group's packed weights small enough to stay in L2, sweep the panels for a
+      // block of pixels at a time so that the block's input stays in L1; otherwise keep one
+      // panel in cache across all the band's pixels.
+      const index_t block = panels * K * kGemmNR * 4 <= 512 * 1024 ? 8 * kGemmMR : pix1 - pix0;
+      for (index_t qb = pix0; qb < pix1; qb += block) {
+        const index_t qe = lo_min(qb + block, pix1);
+        for (index_t panel = 0; panel < panels; ++panel) {
+          const index_t f0 = panel * kGemmNR;
+          const index_t nr = lo_min(kGemmNR, cout_g - f0);
+          const float* wp = packed + (g * panels + panel) * K * kGemmNR;
+          float* yp = y + (n * p.c_out + g * cout_g + f0) * out_plane;
+          const float* bp = bias ? bias + g * cout_g + f0 : nullptr;
+          alignas(32) float bias_pad[16];
+          if (bp && nr < kGemmNR) {
+            for (index_t i = 0; i < 16; ++i) bias_pad[i] = i < nr ? bp[i] : 0.0f;
+            bp = bias_pad;
           }
-          run_tile(mr, K, koff, xb, wp, bp, nr, yp + q, out_plane, q + 8 <= pix1);
+          for (index_t q = qb; q < qe; q += kGemmMR) {
+            const int mr = static_cast<int>(lo_min(kGemmMR, qe - q));
+            const float* xb[kGemmMR];
+            for (int j = 0; j < mr; ++j) {
+              const index_t oh = (q + j) / w_out, ow = (q + j) % w_out;
+              xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw -
+                      (plan.copy_input ? 0 : p.pad[2]);
+            }
+            // Pixels q+6 and q+7 of this panel are written later by this task (next tile or
+            // next block), so a full tile may store 8 per channel.
+            run_tile(mr, K, koff, xb, wp, bp, nr, yp + q, out_plane, q + 8 <= pix1);
+          }
         }
       }
     }
