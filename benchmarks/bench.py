@@ -371,15 +371,15 @@ def validate(wl, rows, outs):
 SPIN_TAIL = {"cnncore": 0.012, "torch": 0.012, "opencv": 0.004, "onnxruntime": 0.05}
 
 
-def time_round_robin(fns, budget, min_reps, fixed_reps=None, max_reps=200):
+def time_round_robin(fns, budget, min_reps, fixed_reps=None, max_reps=50):
     """{name: (median s/call, half the interquartile range / median, samples, calls per sample)}.
 
     Round-robin: one sample of each callable in turn, the first one rotating, so that the noise of
     a shared machine hits all alike. The previous library's idle threads would steal a core from
     the next one (see SPIN_TAIL): each turn starts with a pause that long, then, for calls under
-    5 ms, one untimed call that wakes the library's own threads and caches. A sample is one call,
-    or for fast calls a run of them lasting ~30 ms (at most 1000 calls); the number of samples
-    targets ``budget`` seconds per callable, at least ``min_reps`` (exactly ``fixed_reps``)."""
+    5 ms, 2 ms of untimed calls to wake the core, the library's threads and the caches. A sample is
+    one call, or for fast calls a run of them lasting ~30 ms (at most 1000 calls); the number of
+    samples targets ``budget`` seconds per callable, within [min_reps, max_reps] (or fixed_reps)."""
     plan = {}
     for name, fn in fns.items():
         est = _timed(fn, 1)  # the validation call was the warm-up
@@ -400,7 +400,8 @@ def time_round_robin(fns, budget, min_reps, fixed_reps=None, max_reps=200):
                     continue
                 if previous != name:
                     time.sleep(SPIN_TAIL.get(previous, 0.0))
-                if wake:
+                warm_until = time.perf_counter() + 0.002
+                while wake and time.perf_counter() < warm_until:
                     fns[name]()
                 samples[name].append(_timed(fns[name], inner))
                 previous = name

@@ -115,8 +115,10 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     const index_t chunks = (want_tasks + p.planes * bands - 1) / (p.planes * bands);
     cols = std::max<index_t>(64, (p.out_w + chunks - 1) / chunks);
   }
+  // Shrink the strip by rows while bands stay tall (the halo of k_h - 1 rows is copied once per
+  // band), then by columns (wide colour rows), then by rows again.
   while (strip_rows(rows) * stride_of(cols) > limit && (rows > 1 || cols > 256)) {
-    if (rows > 1)
+    if (rows > 16 || (rows > 1 && cols <= 256))
       rows = (rows + 1) / 2;
     else
       cols = (cols + 1) / 2;

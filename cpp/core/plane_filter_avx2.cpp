@@ -92,30 +92,33 @@ inline void rows_block(const float* s, index_t strip_stride, const __m256* wv, i
     }
 }
 
-template <int KH, int KW, int R>
+template <int KH, int KW, int R, int V>
 inline void rows_group(const float* s, index_t strip_stride, index_t width, const __m256* wv,
                        index_t tap, __m256 bias, float* y, index_t y_stride) {
   index_t j = 0;
-  for (; j + 16 <= width; j += 16)
-    rows_block<KH, KW, R, 2>(s + j, strip_stride, wv, tap, bias, y + j, y_stride, 8);
+  for (; j + 8 * V <= width; j += 8 * V)
+    rows_block<KH, KW, R, V>(s + j, strip_stride, wv, tap, bias, y + j, y_stride, 8);
   for (; j < width; j += 8)
     rows_block<KH, KW, R, 1>(s + j, strip_stride, wv, tap, bias, y + j, y_stride,
                              width - j < 8 ? width - j : 8);
 }
 
+// R rows x V vectors of accumulators: each input load feeds up to R FMAs and each weight V (the
+// weights are read from memory as FMA operands).
 template <int KH, int KW>
 void rows_fixed(const float* strip, index_t strip_stride, index_t rows, index_t width,
                 const float* w, index_t tap, __m256 bias, float* y, index_t y_stride) {
   __m256 wv[KH * KW];
   for (int i = 0; i < KH * KW; ++i) wv[i] = _mm256_broadcast_ss(w + i);
-  constexpr int R = KH * KW <= 9 ? 4 : 2;
+  constexpr int R = KH * KW <= 9 ? 4 : 8;  // measured best on 3x3 and 5x5 (Zen 4)
+  constexpr int V = 1;
   index_t r = 0;
   for (; r + R <= rows; r += R)
-    rows_group<KH, KW, R>(strip + r * strip_stride, strip_stride, width, wv, tap, bias,
-                          y + r * y_stride, y_stride);
+    rows_group<KH, KW, R, V>(strip + r * strip_stride, strip_stride, width, wv, tap, bias,
+                             y + r * y_stride, y_stride);
   for (; r < rows; ++r)
-    rows_group<KH, KW, 1>(strip + r * strip_stride, strip_stride, width, wv, tap, bias,
-                          y + r * y_stride, y_stride);
+    rows_group<KH, KW, 1, V>(strip + r * strip_stride, strip_stride, width, wv, tap, bias,
+                             y + r * y_stride, y_stride);
 }
 
 }  // namespace
