@@ -177,7 +177,7 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
   // Enough bands for every thread to have a few tasks, few enough that each band's weights are
   // reused over many pixels, and small enough that a band's input strip stays in L2.
   const index_t images = p.n * p.groups;
-  const index_t want_tasks = 4 * static_cast<index_t>(threads < 1 ? 1 : threads);
+  const index_t want_tasks = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
   index_t bands = images >= want_tasks ? 1 : (want_tasks + images - 1) / images;
   index_t rows = (p.out[1] + bands - 1) / bands;
   auto strip_rows = [&](index_t r) { return (r - 1) * sh + (kh - 1) * p.dil[1] + 1; };

@@ -105,7 +105,7 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   auto stride_of = [&](index_t cols) { return ((( cols + reach_w) * C + 7) / 8) * 8 + 8; };
   // Tasks: planes x bands of rows x chunks of columns; enough for every thread, with strips of
   // at most 256 KiB (a 1-D signal of a million samples is cut into column chunks).
-  const index_t want_tasks = 4 * static_cast<index_t>(threads);
+  const index_t want_tasks = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
   const index_t limit = 256 * 1024 / static_cast<index_t>(sizeof(T));
   index_t bands = p.planes >= want_tasks ? 1 : (want_tasks + p.planes - 1) / p.planes;
   index_t rows = (p.out_h + bands - 1) / bands;

@@ -69,7 +69,7 @@ bool pool_simd(const PoolParams& p, const float* x, float* y) {
                                         : std::min(end, p.in[2]) - std::max<index_t>(start, 0));
     }
   const int threads = threads_for(p.planes * p.out[1] * p.out[2] * p.k[1] * p.k[2]);
-  const index_t want = 4 * static_cast<index_t>(threads);
+  const index_t want = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
   const index_t bands_per_plane = p.planes >= want ? 1 : (want + p.planes - 1) / p.planes;
   const index_t rows = (p.out[1] + bands_per_plane - 1) / bands_per_plane;
   const index_t bands = (p.out[1] + rows - 1) / rows;

@@ -35,7 +35,8 @@ def _fast_key(nd, x, w, bias, stride, padding, dilation, groups):
         return None
     if bias is not None and type(bias) is not np.ndarray:
         return None
-    if not (_plain(stride) and _plain(padding) and _plain(dilation) and type(groups) is int):
+    if not ((type(stride) is int or _plain(stride)) and (type(padding) is int or _plain(padding))
+            and (type(dilation) is int or _plain(dilation)) and type(groups) is int):
         return None
     return (nd, x.shape, x.dtype, w.shape, w.dtype,
             None if bias is None else (bias.shape, bias.dtype), stride, padding, dilation, groups)
@@ -43,18 +44,18 @@ def _fast_key(nd, x, w, bias, stride, padding, dilation, groups):
 
 def _conv(fname, nd, x, w, bias, stride, padding, dilation, groups):
     key = _fast_key(nd, x, w, bias, stride, padding, dilation, groups)
-    args = _FAST.get(key) if key is not None else None
-    if args is not None:
-        y = _core.conv_fast(x, w, bias, args)
-        if y is not None:
-            return y
+    if key is not None:
+        args = _FAST.get(key)
+        if args is not None:
+            y = _core.conv_fast(x, w, bias, args)
+            if y is not None:
+                return y
     y, args = conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, want_args=True)
     if key is not None and args is not None:
         if len(_FAST) >= _FAST_LIMIT:
             _FAST.clear()
         _FAST[key] = args
     return y
-_KERNEL_NAMES = {1: "K", 2: "KH, KW", 3: "KD, KH, KW"}
 
 
 def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto",
