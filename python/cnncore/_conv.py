@@ -17,6 +17,7 @@ from ._common import (
 )
 
 _DIM_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
+_KERNEL_NAMES = {1: "K", 2: "KH, KW", 3: "KD, KH, KW"}
 
 # Repeat calls: the core's arguments for shapes, dtypes and parameters already checked once.
 # Keys hold only exact ints, strings and tuples of them, so that a bool or a float argument can
