@@ -195,10 +195,16 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
               continue;
             }
             const float* srow = xg + (c * h_in + ih) * w_in;
-            for (index_t i = 0; i < row_len; ++i) {
-              const index_t iw = i - p.pad[2];
-              dst[i] = (iw >= 0 && iw < w_in) ? srow[iw] : 0.0f;
-            }
+            // Columns [lo, hi) of the strip lie inside the input row: copied with vector moves;
+            // the padding on either side is zero.
+            const index_t lo = lo_min(p.pad[2], row_len);
+            const index_t hi = lo_max(lo, lo_min(row_len, p.pad[2] + w_in));
+            for (index_t i = 0; i < lo; ++i) dst[i] = 0.0f;
+            const float* from = srow + (lo - p.pad[2]);
+            index_t i = lo;
+            for (; i + 8 <= hi; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(from + i - lo));
+            for (; i < hi; ++i) dst[i] = from[i - lo];
+            for (i = hi; i < row_len; ++i) dst[i] = 0.0f;
           }
         src = strip;
         row0 = 0;
@@ -240,7 +246,6 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
       }
     }
   }
-  (void)lo_max;
 }
 
 }  // namespace cnncore
