@@ -171,7 +171,12 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
         for (index_t c = 0; c < C; ++c) dst[i * C + c] = iw < 0 ? T(0) : src[iw * C + c];
       };
       for (index_t i = 0; i < lo; ++i) edge(i);
-      std::copy(src + (iw0 + lo) * C, src + (iw0 + hi) * C, dst + lo * C);
+      // A plain loop rather than std::copy: rows are short (a depthwise plane's are 56 floats)
+      // and a library memmove call per row costs more than the copy.
+      const T* from = src + (iw0 + lo) * C;
+      T* to = dst + lo * C;
+      const index_t count = (hi - lo) * C;
+      for (index_t i = 0; i < count; ++i) to[i] = from[i];
       for (index_t i = hi; i < px; ++i) edge(i);
     }
     const T* wp = w + (plane % p.kernels) * k_area;
