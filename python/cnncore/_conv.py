@@ -28,7 +28,14 @@ _FAST_LIMIT = 512
 
 def _plain(v) -> bool:
     t = type(v)
-    return t is int or t is str or (t is tuple and all(_plain(i) for i in v))
+    if t is int or t is str:
+        return True
+    if t is not tuple:
+        return False
+    for item in v:  # a loop, not all(...): this runs on every repeat call
+        if type(item) is not int and not _plain(item):
+            return False
+    return True
 
 
 def _fast_key(nd, x, w, bias, stride, padding, dilation, groups):
