@@ -56,6 +56,26 @@ void same_dtype(DType a, DType b, const char* fname, const char* name) {
   if (a != b) type_error(std::string(fname) + ": " + name + " must have the same dtype as x");
 }
 
+// Allocates y (shape), releases the GIL and runs the convolution; x, w, bias already checked.
+py::object run_conv(const cnncore::ConvParams& p, bool f32, const py::array& x, const py::array& w,
+                    const py::array* bias, const std::vector<py::ssize_t>& shape,
+                    cnncore::ConvImpl impl = cnncore::ConvImpl::kAuto) {
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    py::array_t<T> y(shape);
+    const T* xp = static_cast<const T*>(x.data());
+    const T* wp = static_cast<const T*>(w.data());
+    const T* bp = bias ? static_cast<const T*>(bias->data()) : nullptr;
+    T* yp = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      cnncore::conv_forward<T>(p, xp, wp, bp, yp, impl);
+    }
+    return py::object(std::move(y));
+  };
+  return f32 ? run(float{}) : run(double{});
+}
+
 py::array conv(py::array x, py::array w, py::object bias, Triple stride, Triple pad, Triple dil,
                Triple out, index_t groups, const std::string& impl) {
   const char* fname = "conv";
@@ -99,20 +119,8 @@ py::array conv(py::array x, py::array w, py::object bias, Triple stride, Triple 
     throw py::value_error("conv: impl must be 'auto', 'reference' or 'direct', got '" + impl + "'");
 
   const std::vector<py::ssize_t> shape{p.n, p.c_out, p.out[0], p.out[1], p.out[2]};
-  auto run = [&](auto tag) {
-    using T = decltype(tag);
-    py::array_t<T> y(shape);
-    const T* xp = static_cast<const T*>(x.data());
-    const T* wp = static_cast<const T*>(w.data());
-    const T* bp = has_bias ? static_cast<const T*>(b.data()) : nullptr;
-    T* yp = y.mutable_data();
-    {
-      py::gil_scoped_release release;
-      cnncore::conv_forward<T>(p, xp, wp, bp, yp, which);
-    }
-    return py::array(std::move(y));
-  };
-  return t == DType::kF32 ? run(float{}) : run(double{});
+  return py::reinterpret_steal<py::array>(
+      run_conv(p, t == DType::kF32, x, w, has_bias ? &b : nullptr, shape, which).release());
 }
 
 // 0: not a usable array; 1: native float32; 2: native float64 (C-contiguous and aligned). Read
@@ -185,27 +193,13 @@ py::object conv_fast(py::handle xh, py::handle wh, py::handle bh, py::bytes plan
   for (auto e : shape) total *= e;
   if (total != p.n * p.c_out * p.out[0] * p.out[1] * p.out[2])
     throw py::value_error("conv: the plan's shape does not match the output extents");
-  auto run = [&](auto tag) {
-    using T = decltype(tag);
-    py::array_t<T> y(shape);
-    const T* xp = static_cast<const T*>(x.data());
-    const T* wp = static_cast<const T*>(w.data());
-    const T* bp = has_bias ? static_cast<const T*>(b.data()) : nullptr;
-    T* yp = y.mutable_data();
-    {
-      py::gil_scoped_release release;
-      cnncore::conv_forward<T>(p, xp, wp, bp, yp);
-    }
-    return py::object(std::move(y));
-  };
-  return kind == 1 ? run(float{}) : run(double{});
+  return run_conv(p, kind == 1, x, w, has_bias ? &b : nullptr, shape);
 }
 
-py::array pool(py::array x, const std::string& kind, Triple k, Triple stride, Triple pad_before,
-               Triple pad_after, Triple dil, Triple out, bool count_include_pad) {
-  const char* fname = "pool";
-  const DType t = dtype_of(x, fname, "x");
-  if (x.ndim() != 4) throw py::value_error("pool: x must be 4-D (planes, d, h, w)");
+// PoolParams from the bindings' arguments (the core's validate() checks the numbers).
+cnncore::PoolParams pool_params(const char* fname, const std::string& kind, index_t planes,
+                                Triple in, Triple out, Triple k, Triple stride, Triple pad_before,
+                                Triple pad_after, Triple dil, bool count_include_pad) {
   cnncore::PoolParams p;
   if (kind == "max")
     p.kind = cnncore::PoolKind::kMax;
@@ -214,11 +208,12 @@ py::array pool(py::array x, const std::string& kind, Triple k, Triple stride, Tr
   else if (kind == "sum")
     p.kind = cnncore::PoolKind::kSum;
   else
-    throw py::value_error("pool: kind must be 'max', 'avg' or 'sum', got '" + kind + "'");
+    throw py::value_error(std::string(fname) + ": kind must be 'max', 'avg' or 'sum', got '" +
+                          kind + "'");
   p.count_include_pad = count_include_pad;
-  p.planes = x.shape(0);
+  p.planes = planes;
   for (int d = 0; d < 3; ++d) {
-    p.in[d] = x.shape(1 + d);
+    p.in[d] = in[d];
     p.out[d] = out[d];
     p.k[d] = k[d];
     p.stride[d] = stride[d];
@@ -227,6 +222,17 @@ py::array pool(py::array x, const std::string& kind, Triple k, Triple stride, Tr
     p.dil[d] = dil[d];
   }
   cnncore::validate(p, fname);
+  return p;
+}
+
+py::array pool(py::array x, const std::string& kind, Triple k, Triple stride, Triple pad_before,
+               Triple pad_after, Triple dil, Triple out, bool count_include_pad) {
+  const char* fname = "pool";
+  const DType t = dtype_of(x, fname, "x");
+  if (x.ndim() != 4) throw py::value_error("pool: x must be 4-D (planes, d, h, w)");
+  const Triple in{x.shape(1), x.shape(2), x.shape(3)};
+  const cnncore::PoolParams p = pool_params(fname, kind, x.shape(0), in, out, k, stride,
+                                            pad_before, pad_after, dil, count_include_pad);
   const std::vector<py::ssize_t> shape{p.planes, p.out[0], p.out[1], p.out[2]};
   auto run = [&](auto tag) {
     using T = decltype(tag);
@@ -242,19 +248,18 @@ py::array pool(py::array x, const std::string& kind, Triple k, Triple stride, Tr
   return t == DType::kF32 ? run(float{}) : run(double{});
 }
 
+cnncore::ActKind act_kind(const std::string& kind, const char* fname) {
+  if (kind == "relu") return cnncore::ActKind::kRelu;
+  if (kind == "leaky_relu") return cnncore::ActKind::kLeakyRelu;
+  if (kind == "elu") return cnncore::ActKind::kElu;
+  throw py::value_error(std::string(fname) + ": kind must be 'relu', 'leaky_relu' or 'elu', got '" +
+                        kind + "'");
+}
+
 py::array activation(py::array x, const std::string& kind, double param) {
   const char* fname = "activation";
   const DType t = dtype_of(x, fname, "x");
-  cnncore::ActKind k;
-  if (kind == "relu")
-    k = cnncore::ActKind::kRelu;
-  else if (kind == "leaky_relu")
-    k = cnncore::ActKind::kLeakyRelu;
-  else if (kind == "elu")
-    k = cnncore::ActKind::kElu;
-  else
-    throw py::value_error("activation: kind must be 'relu', 'leaky_relu' or 'elu', got '" + kind +
-                          "'");
+  const cnncore::ActKind k = act_kind(kind, fname);
   std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
   const index_t count = x.size();
   auto run = [&](auto tag) {
@@ -362,35 +367,11 @@ void engine_add_conv(cnncore::Engine& e, py::handle w, py::handle b, index_t c_i
 void engine_add_pool(cnncore::Engine& e, const std::string& kind, index_t channels, Triple in,
                      Triple out, Triple k, Triple stride, Triple pad_before, Triple pad_after,
                      Triple dil, bool count_include_pad) {
-  cnncore::PoolParams p;
-  if (kind == "max")
-    p.kind = cnncore::PoolKind::kMax;
-  else if (kind == "avg")
-    p.kind = cnncore::PoolKind::kAvg;
-  else if (kind == "sum")
-    p.kind = cnncore::PoolKind::kSum;
-  else
-    throw py::value_error("Engine: pool kind must be 'max', 'avg' or 'sum'");
-  p.count_include_pad = count_include_pad;
-  p.planes = channels;
-  for (int d = 0; d < 3; ++d) {
-    p.in[d] = in[d];
-    p.out[d] = out[d];
-    p.k[d] = k[d];
-    p.stride[d] = stride[d];
-    p.pad_before[d] = pad_before[d];
-    p.pad_after[d] = pad_after[d];
-    p.dil[d] = dil[d];
-  }
+  const cnncore::PoolParams p = pool_params("Engine.add_pool", kind, channels, in, out, k, stride,
+                                            pad_before, pad_after, dil, count_include_pad);
   e.add_pool(p);
 }
 
-cnncore::ActKind act_kind(const std::string& kind) {
-  if (kind == "relu") return cnncore::ActKind::kRelu;
-  if (kind == "leaky_relu") return cnncore::ActKind::kLeakyRelu;
-  if (kind == "elu") return cnncore::ActKind::kElu;
-  throw py::value_error("Engine: activation must be 'relu', 'leaky_relu' or 'elu'");
-}
 
 py::array engine_run(cnncore::Engine& e, py::handle xh) {
   const float* xp = f32_data(xh, "x");
@@ -442,7 +423,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("pad_after"), py::arg("dil"), py::arg("count_include_pad"))
       .def("add_activation",
            [](cnncore::Engine& e, const std::string& kind, double param) {
-             e.add_activation(act_kind(kind), static_cast<float>(param));
+             e.add_activation(act_kind(kind, "Engine.add_activation"), static_cast<float>(param));
            },
            py::arg("kind"), py::arg("param") = 0.0)
       .def("add_dense",

@@ -10,13 +10,12 @@ arrays.
 
 from __future__ import annotations
 
-import operator
 import os
 import numbers
 
 import numpy as np
 
-from . import _core
+from . import _core, shapes
 
 # The largest value the core accepts for any extent, stride, padding or dilation (see common.h).
 MAX_EXTENT = 2**62
@@ -55,14 +54,8 @@ def finish(y: np.ndarray, rtype: np.dtype) -> np.ndarray:
 
 
 def as_int(value, name: str, fname: str) -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{fname}: {name} must be an integer, got bool {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{fname}: {name} must be an integer, got {type(value).__name__} {value!r}"
-        ) from None
+    """``value`` as a Python int (TypeError for bools, floats and the rest), as in shapes."""
+    return shapes._int(value, name, fname)
 
 
 def as_bool(value, name: str, fname: str) -> bool:

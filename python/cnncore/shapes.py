@@ -49,8 +49,9 @@ IntOrPair = Union[int, Tuple[int, int]]
 
 
 def _int(value, name: str, fname: str) -> int:
-    """``value`` as a Python int; bools, floats and other non-integers raise TypeError."""
-    if isinstance(value, bool):
+    """``value`` as a Python int; bools (NumPy's too), floats and other non-integers raise
+    TypeError."""
+    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
         raise TypeError(f"{fname}: {name} must be an integer, got bool {value!r}")
     try:
         return operator.index(value)
