@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cnncore as cc
-from cnncore import reference
+
 
 X1 = np.ones((1, 2, 10))
 W1 = np.ones((3, 2, 3))

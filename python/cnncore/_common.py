@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from . import _core, shapes
+from . import shapes
 
 # The largest value the core accepts for any extent, stride, padding or dilation (see common.h).
 MAX_EXTENT = 2**62

@@ -28,7 +28,7 @@ Padding forms, for one dimension:
 from __future__ import annotations
 
 import operator
-from typing import Sequence, Tuple, Union
+from typing import Tuple, Union
 
 __all__ = [
     "conv_output_size",
