@@ -2,7 +2,7 @@
 """cnncore benchmark (issue 3): validate, then time, cnncore against its numpy reference and the
 peers installed (PyTorch, ONNX Runtime, OpenCV, SciPy) at 1 and 2 threads, in one process.
 
-    python benchmarks/bench.py                    # every workload, 1 and 2 threads (~5-8 min)
+    python benchmarks/bench.py                    # every workload, 1 and 2 threads (~4-6 min)
     python benchmarks/bench.py --quick            # fewer samples, no slow reference (~1-2 min)
     python benchmarks/bench.py --only 'resnet*,elu' --threads 1 --markdown /tmp/b.md
 
@@ -593,9 +593,9 @@ def ratio(res, wl, t, peers=PEERS):
     return c["time"] / ok[best], best
 
 
-def speedup(res, wl, t, threads):
-    """cnncore's time at the fewest threads / at t."""
-    a, b = (res[wl["name"]][u].get("cnncore", {}).get("time") for u in (min(threads), t))
+def speedup(res, wl, t, threads, name="cnncore"):
+    """An implementation's time at the fewest threads / at t."""
+    a, b = (res[wl["name"]][u].get(name, {}).get("time") for u in (min(threads), t))
     return a / b if a and b and t != min(threads) else None
 
 
@@ -614,11 +614,17 @@ def table(res, workloads, t, threads, peaks):
                 rate = f"{value:.1f} {'GFLOP/s' if compute else 'GB/s'}"
                 pct = f"{100 * value / peak:.0f}%" if peak else ""
             ratio_s = sp = ""
+            note = row.get("note", "") + (" (best peer)" if name == best else "")
             if name == "cnncore":
                 ratio_s = f"{r:.2f} ({best})" if r else "n/a"
                 s = speedup(res, wl, t, threads)
                 sp = f"{s:.2f}" if s else ""
-            note = row.get("note", "") + (" (best peer)" if name == best else "")
+                peer_sp = [speedup(res, wl, t, threads, n) for n in PEERS]
+                peer_sp = max((x for x in peer_sp if x), default=None)
+                if peer_sp and wl["bound"] == "compute" and not wl["tiny"] and peer_sp < 1.3:
+                    # a dense convolution every peer ran no faster at t threads: the host took a
+                    # core (a VM's steal is not always visible in /proc/stat)
+                    note += f" [peers only {peer_sp:.2f}x faster than at {min(threads)}T either]"
             lines.append([wl["name"] if i == 0 else "", name, fmt_time(tm, wl) if tm else "-",
                           f"{100 * row['spread']:.0f}%" if tm else "", rate, pct, ratio_s, sp,
                           row.get("check", ""), note.strip()])
@@ -671,6 +677,12 @@ def summary(res, workloads, threads):
                 vals = {wl["name"]: ratio(res, wl, t, ["opencv"] if tag == "opencv" else PEERS)[0]
                         for wl in wls}
             where = f"{t}T" if how != "speedup" else f"{t}T/{min(threads)}T"
+            broken = [wl["name"] for wl in wls if not res[wl["name"]][t].get("cnncore", {})
+                      .get("check", "").startswith(("ok", "unchecked"))]
+            if broken:  # a wrong or failing cnncore meets no target
+                cells.append(f"{where}: MISS (cnncore failed: {', '.join(broken)})")
+                verdicts.append(False)
+                continue
             if None in vals.values():
                 cells.append(f"{where}: n/a ({', '.join(k for k, v in vals.items() if v is None)})")
                 verdicts.append(None)
@@ -697,6 +709,26 @@ def versions():
         if mod is not None:
             v[name] = mod.__version__
     return v
+
+
+def build_info():
+    """Which cnncore was measured: its core module's build time, and this checkout's commit."""
+    core = getattr(cc, "_core", None)
+    built = "?"
+    if core is not None and getattr(core, "__file__", None):
+        built = datetime.datetime.fromtimestamp(os.path.getmtime(core.__file__))
+        built = built.isoformat(sep=" ", timespec="minutes")
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        git = ["git", "-C", here]
+        head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = f"{head}{' + uncommitted changes' if dirty else ''}" if head else "?"
+    except (OSError, subprocess.SubprocessError):
+        head = "?"
+    return f"cnncore core module built {built}; source checkout at {head}"
 
 
 def cpu_model():
@@ -742,7 +774,7 @@ def main(argv=None):
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    started = time.perf_counter()
+    started, build = time.perf_counter(), build_info()  # before a re-install can change it
     command = "python " + " ".join(map(shlex.quote, [sys.argv[0]] + (argv or sys.argv[1:])))
     vers = versions()
     names = ("torch", "onnxruntime", "opencv", "scipy")
@@ -787,6 +819,7 @@ def main(argv=None):
             "- peaks: " + "; ".join(f"{t} thread(s): {peak_text[t]}" for t in args.threads)
             + f" ({peak_source})",
             "- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+            f"- build: {build}",
             f"- command: `{command}` ({total})", "",
             "Median per-call times; the implementations are timed round-robin in one process on "
             "the same data; `±` is half the interquartile range of the samples. `cnncore / best "
