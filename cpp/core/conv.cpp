@@ -203,13 +203,15 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
   const int threads = threads_for(p.n * p.c_out * p.out[1] * p.out[2] * (p.c_in / p.groups) *
                                   p.k[1] * p.k[2]);
   const GemmPlan plan = conv_gemm_plan(p, threads);
-  AlignedFloats packed;
+  // Per calling thread, grown as needed and kept: repeated calls reuse the same pages instead of
+  // mapping (and faulting in) fresh ones every time.
+  thread_local AlignedFloats packed, scratch;
   if (!prepacked) {
-    packed.resize(conv_gemm_packed_size(p));
+    if (packed.size() < conv_gemm_packed_size(p)) packed.resize(conv_gemm_packed_size(p));
     conv_gemm_pack(p, w, packed.data());
     prepacked = packed.data();
   }
-  AlignedFloats scratch(plan.scratch_floats * threads);
+  if (scratch.size() < plan.scratch_floats * threads) scratch.resize(plan.scratch_floats * threads);
   conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads);
   return true;
 #else
