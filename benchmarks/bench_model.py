@@ -88,6 +88,10 @@ def timed(fn, x, batch, repeats):
     chunk = x[:batch]
     calls = BATCH1_CALLS if batch == 1 else 1
     singles = [np.ascontiguousarray(x[i:i + 1]) for i in range(calls)] if batch == 1 else [chunk]
+    # Other libraries' worker threads keep spinning for a while after their last call (ONNX
+    # Runtime's for ~40 ms, OpenMP's for a few ms) and would compete with this engine's threads:
+    # let them go to sleep first.
+    time.sleep(0.2)
     for item in singles[:2]:  # warm-up
         fn(item)
     times = []

@@ -36,6 +36,8 @@ int process_default() noexcept {
 
 int num_threads() noexcept {
 #if defined(CNNCORE_HAVE_OPENMP)
+  // Inside a parallel region (the engine runs a sub-batch per thread) every kernel runs serially.
+  if (omp_in_parallel()) return 1;
   const int set = g_threads.load(std::memory_order_relaxed);
   const int here = omp_get_max_threads();
   // The set count wins on threads whose OpenMP setting nobody changed (it still equals the

@@ -8,6 +8,10 @@
 #include "conv_gemm.h"
 #include "cpu.h"
 
+#if defined(CNNCORE_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
 namespace cnncore {
 
 namespace {
@@ -113,6 +117,22 @@ void Engine::add_softmax(index_t channels) {
 
 void Engine::run(const float* x, index_t n, float* y) {
   if (n == 0) return;
+#if defined(CNNCORE_HAVE_OPENMP)
+  // Batches of at least two samples per thread are split across the threads, each running the
+  // whole network on its share with its own buffers and single-threaded kernels: no barrier
+  // between layers. Each sample's numbers do not depend on the split.
+  const int threads = num_threads();
+  if (threads > 1 && n >= 2 * threads) {
+#pragma omp parallel num_threads(threads)
+    {
+      const index_t t = omp_get_thread_num(), T = omp_get_num_threads();
+      const index_t lo = n * t / T, hi = n * (t + 1) / T;
+      thread_local AlignedFloats bufs[2];
+      if (hi > lo) run_with(x + lo * in_size_, hi - lo, y + lo * cur_size_, bufs);
+    }
+    return;
+  }
+#endif
   std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
   if (lock.owns_lock()) return run_with(x, n, y, buf_);
   AlignedFloats own[2];
