@@ -148,7 +148,7 @@ def test_denormals_are_flushed_and_cost_nothing():
             t = time.perf_counter()
             cc.conv2d(a, w, padding=1)
             ts.append(time.perf_counter() - t)
-        return sorted(ts)[3]
+        return min(ts)  # the least disturbed run: robust on a shared machine
 
     timed(normal)
     assert timed(x) < 3 * timed(normal)
