@@ -10,6 +10,10 @@
 #include <cstdint>
 #include <new>
 #include <stdexcept>
+
+#if defined(CNNCORE_HAVE_OPENMP)
+#include <omp.h>
+#endif
 #include <string>
 
 namespace cnncore {
@@ -91,28 +95,35 @@ class DenormalGuard {
   unsigned saved_ = 0;
 };
 
-// Work splitting that keeps results independent of the thread count: each item is computed
+// Work splitting that keeps results independent of the thread count: each task is computed
 // entirely by one thread in a fixed order, so only who computes it changes, never how.
-// `work_per_item` (elementary operations) decides whether a second thread is worth waking.
+// parallel_tasks runs body(task, thread_index) for task in [0, tasks) on `threads` threads
+// (static schedule; thread_index < threads indexes per-thread scratch), each thread under a
+// DenormalGuard.
 template <class F>
-inline void parallel_for(index_t count, index_t work_per_item, F&& body) noexcept {
+inline void parallel_tasks(index_t tasks, int threads, F&& body) {
 #if defined(CNNCORE_HAVE_OPENMP)
-  int nt = threads_for(count * (work_per_item < 1 ? 1 : work_per_item));
-  if (nt > count) nt = static_cast<int>(count < 1 ? 1 : count);
-  if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-    {
-      DenormalGuard guard;
+#pragma omp parallel num_threads(threads) if (threads > 1 && tasks > 1)
+  {
+    DenormalGuard guard;
+    const int tid = omp_get_thread_num();
 #pragma omp for schedule(static)
-      for (index_t i = 0; i < count; ++i) body(i);
-    }
-    return;
+    for (index_t t = 0; t < tasks; ++t) body(t, tid);
   }
 #else
-  (void)work_per_item;
-#endif
+  (void)threads;
   DenormalGuard guard;
-  for (index_t i = 0; i < count; ++i) body(i);
+  for (index_t t = 0; t < tasks; ++t) body(t, 0);
+#endif
+}
+
+// parallel_for: as parallel_tasks, with `work_per_item` (elementary operations) deciding
+// whether a second thread is worth waking.
+template <class F>
+inline void parallel_for(index_t count, index_t work_per_item, F&& body) {
+  int nt = threads_for(count * (work_per_item < 1 ? 1 : work_per_item));
+  if (nt > count) nt = static_cast<int>(count < 1 ? 1 : count);
+  parallel_tasks(count, nt, [&](index_t i, int) { body(i); });
 }
 
 }  // namespace cnncore

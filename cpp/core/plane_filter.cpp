@@ -6,9 +6,6 @@
 
 #include "cpu.h"
 
-#if defined(CNNCORE_HAVE_OPENMP)
-#include <omp.h>
-#endif
 
 namespace cnncore {
 
@@ -133,20 +130,8 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   const index_t in_plane = p.in_h * p.in_w * C, out_row = p.out_w * C;
   const index_t out_plane = p.out_h * out_row, k_area = p.k_h * p.k_w;
 
-#if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp parallel num_threads(threads) if (threads > 1 && tasks > 1)
-#endif
-  {
-    DenormalGuard guard;
-#if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp for schedule(static)
-#endif
-  for (index_t t = 0; t < tasks; ++t) {
-#if defined(CNNCORE_HAVE_OPENMP)
-    T* strip = scratch.data() + omp_get_thread_num() * scratch_per_thread;
-#else
-    T* strip = scratch.data();
-#endif
+  parallel_tasks(tasks, threads, [&](index_t t, int tid) {
+    T* strip = scratch.data() + tid * scratch_per_thread;
     const index_t chunk = t % chunks, band = (t / chunks) % bands, plane = t / (chunks * bands);
     const index_t oh0 = band * rows, oh1 = std::min(oh0 + rows, p.out_h);
     const index_t ow0 = chunk * cols, ow1 = std::min(ow0 + cols, p.out_w);
@@ -184,8 +169,7 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     rows_dispatch(avx2, strip, strip_stride, oh1 - oh0, (ow1 - ow0) * C, p.stride_h, wp, p.k_h,
                   p.k_w, p.dil_h, p.dil_w * C, bp, y + plane * out_plane + oh0 * out_row + ow0 * C,
                   out_row);
-  }
-  }
+  });
 }
 
 template void plane_filter<float>(const PlaneFilterParams&, const float*, const float*,

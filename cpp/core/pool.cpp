@@ -8,9 +8,6 @@
 
 #include "cpu.h"
 
-#if defined(CNNCORE_HAVE_OPENMP)
-#include <omp.h>
-#endif
 
 namespace cnncore {
 
@@ -76,25 +73,12 @@ bool pool_simd(const PoolParams& p, const float* x, float* y) {
   const index_t tasks = p.planes * bands;
   std::vector<float> bufs(static_cast<std::size_t>(bw * threads));
   const index_t in_plane = p.in[1] * p.in[2], out_plane = p.out[1] * p.out[2];
-#if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp parallel num_threads(threads) if (threads > 1 && tasks > 1)
-#endif
-  {
-    DenormalGuard guard;
-#if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp for schedule(static)
-#endif
-  for (index_t t = 0; t < tasks; ++t) {
-#if defined(CNNCORE_HAVE_OPENMP)
-    float* buf = bufs.data() + omp_get_thread_num() * bw;
-#else
-    float* buf = bufs.data();
-#endif
+  parallel_tasks(tasks, threads, [&](index_t t, int tid) {
+    float* buf = bufs.data() + tid * bw;
     const index_t plane = t / bands, band = t % bands;
     const index_t oh0 = band * rows, oh1 = std::min(oh0 + rows, p.out[1]);
     pool_rows_avx2(p, x + plane * in_plane, y + plane * out_plane, oh0, oh1, buf, div_w.data());
-  }
-  }
+  });
   return true;
 #else
   (void)p, (void)x, (void)y;
