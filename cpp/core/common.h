@@ -103,18 +103,22 @@ class DenormalGuard {
 template <class F>
 inline void parallel_tasks(index_t tasks, int threads, F&& body) {
 #if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp parallel num_threads(threads) if (threads > 1 && tasks > 1)
-  {
-    DenormalGuard guard;
-    const int tid = omp_get_thread_num();
+  if (threads > 1 && tasks > 1) {
+#pragma omp parallel num_threads(threads)
+    {
+      DenormalGuard guard;
+      const int tid = omp_get_thread_num();
 #pragma omp for schedule(static)
-    for (index_t t = 0; t < tasks; ++t) body(t, tid);
+      for (index_t t = 0; t < tasks; ++t) body(t, tid);
+    }
+    return;
   }
 #else
   (void)threads;
+#endif
+  // One thread: no OpenMP region at all (it costs more than a small call's work).
   DenormalGuard guard;
   for (index_t t = 0; t < tasks; ++t) body(t, 0);
-#endif
 }
 
 // parallel_for: as parallel_tasks, with `work_per_item` (elementary operations) deciding
