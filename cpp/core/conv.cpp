@@ -158,11 +158,17 @@ void conv_gemm_pack(const ConvParams& p, const float* w, float* packed) noexcept
   for (index_t g = 0; g < p.groups; ++g)
     for (index_t panel = 0; panel < panels; ++panel) {
       float* dst = packed + (g * panels + panel) * K * kGemmNR;
-      for (index_t k = 0; k < K; ++k)
-        for (index_t j = 0; j < kGemmNR; ++j) {
-          const index_t f = panel * kGemmNR + j;
-          dst[k * kGemmNR + j] = f < cout_g ? w[(g * cout_g + f) * K + k] : 0.0f;
-        }
+      // Packed k runs over (kernel row a, channel c, kernel column b): the taps of a range of
+      // kernel rows are then contiguous, so a tile can skip rows that lie in the padding.
+      const index_t kh = p.k[1], kw = p.k[2];
+      for (index_t a = 0, k = 0; a < kh; ++a)
+        for (index_t c = 0; c < cin_g; ++c)
+          for (index_t b = 0; b < kw; ++b, ++k)
+            for (index_t j = 0; j < kGemmNR; ++j) {
+              const index_t f = panel * kGemmNR + j;
+              dst[k * kGemmNR + j] =
+                  f < cout_g ? w[((g * cout_g + f) * cin_g + c) * kh * kw + a * kw + b] : 0.0f;
+            }
     }
 }
 

@@ -3,10 +3,11 @@
 // x (n, c_in, 1, h_in, w_in) -> y (n, c_out, 1, h_out, w_out); 1-D and 2-D convolutions (k_d == 1).
 //
 // Seen as a matrix product per image and group, y[f, pixel] = sum_k W[f, k] * X[k, pixel], with
-// k running over (c, a, b) = (input channel, kernel row, kernel column) and X never materialised:
+// k running over (a, c, b) = (kernel row, input channel, kernel column) and X never materialised:
 // a tile of MR output pixels reads X[k, pixel] straight from the input (or from a zero-padded copy
 // of the few input rows a band of output rows needs, when there is padding), at offset
-// koff[k] from each pixel's base. The weights are packed once into panels of 16 output channels,
+// koff[k] from each pixel's base; kernel rows that lie in the padding for a whole tile are skipped
+// (a contiguous range of k). The weights are packed once into panels of 16 output channels,
 // [group][panel][k][16], zero-filled past c_out/groups. The microkernel keeps a 6 x 16 tile of
 // outputs in 12 AVX2 registers across the whole k loop: per k, two weight loads, six broadcasts,
 // twelve FMAs. Each output element is summed over k in the same order whatever the tiling or the

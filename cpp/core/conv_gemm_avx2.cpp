@@ -167,8 +167,8 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
     float* strip = scratch + tid * plan.scratch_floats;
     index_t* koff = reinterpret_cast<index_t*>(strip + ((strip_floats + 15) / 16) * 16);
     // k offsets, in the (c, a, b) order of the packed weights.
-    for (index_t c = 0, k = 0; c < cin_g; ++c)
-      for (index_t a = 0; a < kh; ++a)
+    for (index_t a = 0, k = 0; a < kh; ++a)
+      for (index_t c = 0; c < cin_g; ++c)
         for (index_t b = 0; b < kw; ++b, ++k) koff[k] = c * plane + a * dh * row_len + b * dw;
 
 #if defined(CNNCORE_HAVE_OPENMP)
@@ -240,7 +240,19 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
             }
             // Pixels q+6 and q+7 of this panel are written later by this task (next tile or
             // next block), so a full tile may store 8 per channel.
-            run_tile(mr, K, koff, xb, wp, bp, nr, yp + q, out_plane, q + 8 <= pix1);
+            // Kernel rows that fall in the top or bottom padding for every pixel of the tile
+            // multiply zeros: with the (a, c, b) packing, the rows [a_lo, a_hi) that remain are
+            // one contiguous range of k.
+            index_t a_lo = 0, a_hi = kh;
+            if (plan.copy_input) {
+              const index_t first = (q / w_out) * sh - p.pad[1];            // top tap's row
+              const index_t last = ((q + mr - 1) / w_out) * sh - p.pad[1];  // of the last pixel
+              while (a_lo < kh && last + a_lo * dh < 0) ++a_lo;
+              while (a_hi > a_lo && first + (a_hi - 1) * dh >= h_in) --a_hi;
+            }
+            const index_t k0 = a_lo * cin_g * kw;
+            run_tile(mr, (a_hi - a_lo) * cin_g * kw, koff + k0, xb, wp + k0 * kGemmNR, bp, nr,
+                     yp + q, out_plane, q + 8 <= pix1);
           }
         }
       }
