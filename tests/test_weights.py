@@ -165,6 +165,13 @@ def test_set_weights_copies_and_checks():
         model.set_weights({**arrays, "conv/weight": np.ones((3, 2, 3))})
     with pytest.raises(TypeError, match=r"set_weights: weights must be a mapping"):
         model.set_weights([1, 2])
+    with pytest.raises(ValueError, match=r"set_weights: the mapping holds array\(s\) 'extra' that "
+                                         r"match nothing expected"):
+        model.set_weights({**arrays, "extra": np.ones(1)})
+    without_bias = {k: v for k, v in arrays.items() if k != "fc/bias"}
+    with pytest.raises(ValueError, match=r"set_weights: the mapping has no array 'fc/bias' for "
+                                         r"Dense 'fc' of shape \(4,\)"):
+        model.set_weights(without_bias)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -76,6 +76,23 @@ def _for(exp: Expected) -> str:
     return f" for {exp.owner}" if exp.owner else ""
 
 
+def _check_names(fname: str, names, expected, holder: str) -> None:
+    """Refuse arrays the model has no place for, then parameters with no array: the same rule
+    for a weights file (``holder`` its path) and an in-memory mapping."""
+    extra = [k for k in names if k not in expected]
+    if extra:
+        raise ValueError(
+            f"{fname}: {holder} holds array(s) {', '.join(repr(k) for k in extra)} that match "
+            f"nothing expected (expected: {', '.join(repr(k) for k in expected)})"
+        )
+    missing = [k for k in expected if k not in names]
+    if missing:
+        details = "; ".join(
+            f"'{k}'{_for(expected[k])} of shape {tuple(expected[k].shape)}" for k in missing
+        )
+        raise ValueError(f"{fname}: {holder} has no array {details}")
+
+
 def _read_header(member):
     """``(shape, fortran_order, dtype)`` from a ``.npy`` stream, reading only its header."""
     version = npy_format.read_magic(member)
@@ -178,18 +195,7 @@ def read_npz(path, expected: Mapping[str, Expected], fname: str = "read_npz",
             if key in members:
                 raise ValueError(f"{fname}: {path} holds array '{key}' twice")
             members[key] = info
-        extra = [k for k in members if k not in expected]
-        if extra:
-            raise ValueError(
-                f"{fname}: {path} holds array(s) {', '.join(repr(k) for k in extra)} that match "
-                f"nothing expected (expected: {', '.join(repr(k) for k in expected)})"
-            )
-        missing = [k for k in expected if k not in members]
-        if missing:
-            details = "; ".join(
-                f"'{k}'{_for(expected[k])} of shape {tuple(expected[k].shape)}" for k in missing
-            )
-            raise ValueError(f"{fname}: {path} has no array {details}")
+        _check_names(fname, members, expected, str(path))
         for key, info in members.items():
             exp = expected[key]
             if info.flag_bits & 0x1:
@@ -236,18 +242,7 @@ def check_weights(model, weights: Mapping, fname: str) -> Dict[str, np.ndarray]:
     if not isinstance(weights, Mapping):
         raise TypeError(f"{fname}: weights must be a mapping of name to array, got "
                         f"{type(weights).__name__}")
-    extra = [k for k in weights if k not in expected]
-    if extra:
-        raise ValueError(
-            f"{fname}: array(s) {', '.join(repr(k) for k in extra)} match no parameter of the "
-            f"model (expected: {', '.join(repr(k) for k in expected)})"
-        )
-    missing = [k for k in expected if k not in weights]
-    if missing:
-        details = "; ".join(
-            f"'{k}' for {expected[k].owner} of shape {expected[k].shape}" for k in missing
-        )
-        raise ValueError(f"{fname}: no array {details}")
+    _check_names(fname, weights, expected, "the mapping")
     out = {}
     for key, exp in expected.items():
         arr = np.asarray(weights[key])
