@@ -42,14 +42,28 @@ from .layers import (
     SumPool1D,
     SumPool2D,
 )
-from . import layers as _layers
 from .lecture import lecture_model, load_digits
 from .model import Sequential
 from .pytorch import from_torch
 from .summary import Summary, SummaryRow
 
-# The layer classes (cnncore.nn.layers lists them), then the model, its tools and the data.
-__all__ = [name for name in _layers.__all__ if name not in ("ACTIVATIONS", "LAYER_TYPES")] + [
+__all__ = [
+    "Layer",
+    "Input",
+    "Conv1D",
+    "Conv2D",
+    "MaxPool1D",
+    "MaxPool2D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "SumPool1D",
+    "SumPool2D",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
+    "Flatten",
+    "Dense",
     "Sequential",
     "Summary",
     "SummaryRow",
