@@ -96,11 +96,15 @@ def _human(nbytes: int) -> str:
 def check_output_size(fname: str, shape, itemsize: int) -> None:
     """Raise MemoryError, before anything is allocated, when the result would not fit.
 
-    The limit is the machine's physical memory, or ``CNNCORE_MAX_BYTES`` when set.
+    The limit is the machine's physical memory, or ``CNNCORE_MAX_BYTES`` when set. An empty
+    result (an empty batch) needs no memory, but NumPy still refuses a shape whose non-zero
+    extents multiply past its index range: that one raises MemoryError here too, with our name.
     """
     count = 1
+    nonzero = 1
     for s in shape:
         count *= int(s)
+        nonzero *= int(s) or 1
     nbytes = count * itemsize
     limit = _memory_limit()
     if nbytes > limit:
@@ -108,10 +112,16 @@ def check_output_size(fname: str, shape, itemsize: int) -> None:
             f"{fname}: the result of shape {tuple(int(s) for s in shape)} needs {nbytes} bytes "
             f"({_human(nbytes)}), more than the {limit} bytes ({_human(limit)}) available"
         )
+    if nonzero * itemsize > np.iinfo(np.intp).max:
+        raise MemoryError(
+            f"{fname}: the result of shape {tuple(int(s) for s in shape)} is empty, but its other "
+            f"extents are too large for a NumPy array"
+        )
 
 
 def check_core_range(fname: str, **values) -> None:
-    """Every stride, padding and dilation the core sees must be below 2**62."""
+    """Every stride, padding, dilation and output extent the core sees, and the reach of every
+    window into the padded input, must be below 2**62 (the core's own checks, with our name)."""
     for name, vals in values.items():
         for v in vals:
             if abs(v) >= MAX_EXTENT:
