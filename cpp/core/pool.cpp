@@ -56,6 +56,11 @@ bool pool_simd(const PoolParams& p, const float* x, float* y) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1) return false;
   const index_t bw = (p.out[2] - 1) * p.stride[2] + (p.k[2] - 1) * p.dil[2] + 1 + 16;
+  // The row buffer spans every window's columns. A stride, dilation or kernel reaching far past
+  // the input row would make it mostly padding (16 GB for one output at dilation 2**32): the
+  // loop below reads only the taps that land in the input.
+  const index_t row_limit = checked_mul(4, checked_add(p.in[2], 64));
+  if (row_limit < 0 || bw > row_limit) return false;
   std::vector<float> div_w(static_cast<std::size_t>(p.out[2]) + 8, 1.0f);
   if (p.kind == PoolKind::kAvg)
     for (index_t o = 0; o < p.out[2]; ++o) {
