@@ -5,6 +5,7 @@
 #
 #   scripts/sanitize.sh                    # the whole suite
 #   scripts/sanitize.sh tests/test_sweep_conv.py -k groups    # any pytest arguments: a subset
+#   scripts/sanitize.sh --build-only       # only (re)build the sanitized package (scripts/fuzz.sh)
 #
 # Everything goes under build/sanitize/ (SANITIZE_DIR): the core test's build (core/), the
 # extension's build (py/), a virtual environment with the sanitized package (venv/), and the
@@ -13,6 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+BUILD_ONLY=0
+if [[ ${1:-} == --build-only ]]; then
+  BUILD_ONLY=1
+  shift
+fi
 PY=${PYTHON:-python3}
 PY=$("$PY" -c 'import sys; print(sys.executable)')  # the interpreter, not a wrapper script (pyenv)
 CXX_BIN=${CXX:-c++}
@@ -38,7 +44,7 @@ done
 # (and subprocesses report too). UBSan ignores log_path here (GCC's libubsan keeps its own copy
 # of the common flags): its reports go to stderr, which pytest is told not to capture
 # (--capture=sys), and the logs are searched for them.
-rm -rf "$LOGS"
+((BUILD_ONLY)) || rm -rf "$LOGS"
 mkdir -p "$LOGS"
 LOGS_ABS=$(cd "$LOGS" && pwd)
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:max_malloc_fill_size=268435456:log_path=$LOGS_ABS/asan"
@@ -60,6 +66,7 @@ reports() {  # every report file, and report lines in the given logs
 }
 
 # ---- 0. the setup itself catches errors: a heap overflow and a signed overflow must be reported
+if ((!BUILD_ONLY)); then
 echo "== sanitize: canary (the runtime and options catch a heap overflow and a signed overflow)"
 CANARY=$DIR/canary
 mkdir -p "$CANARY"
@@ -103,6 +110,7 @@ ASAN_OPTIONS="${ASAN_OPTIONS/detect_leaks=0/detect_leaks=1}" "$DIR/core/cnncore_
 core_status=${PIPESTATUS[0]}
 set -e
 echo "   core test: exit $core_status, $((SECONDS - t0)) s"
+fi
 
 # ---- 2. the package, built sanitized, in its own environment ---------------------------------
 echo "== sanitize: building the sanitized package into $DIR/venv"
@@ -136,6 +144,7 @@ syms=$(nm -D "$so")
 grep -q __asan_report_load <<<"$syms" || { echo "sanitize.sh: $so is not built with ASan" >&2; exit 1; }
 grep -q __ubsan_handle <<<"$syms" || { echo "sanitize.sh: $so is not built with UBSan" >&2; exit 1; }
 echo "   $so: instrumented ($((SECONDS - t0)) s)"
+((BUILD_ONLY)) && exit 0
 
 # ---- 3. the test suite under the sanitizers --------------------------------------------------
 echo "== sanitize: pytest ${*:-(the whole suite)}"
