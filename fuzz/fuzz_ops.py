@@ -681,7 +681,7 @@ def _reach_too_big(ks, stride, dil, out) -> bool:
         for k, s, d, o in zip(ks, stride, dil, out):
             total *= abs(int(o) - 1) * abs(int(s)) + abs(int(k) - 1) * abs(int(d)) + 1
         return total > MAX_PADDED
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):   # None, strings, inf: the binding refuses
         return False
 
 
