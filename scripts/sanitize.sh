@@ -28,7 +28,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL=$JOBS
 LOGS=$DIR/logs
 t_start=$SECONDS
 
-if ! "$CXX_BIN" --version 2>/dev/null | grep -qi -e gcc -e "free software"; then
+if [[ $("$CXX_BIN" --version 2>/dev/null || true) != *"Free Software Foundation"* ]]; then
   echo "sanitize.sh: needs GCC (CXX=$CXX_BIN is not GCC)" >&2
   exit 2
 fi

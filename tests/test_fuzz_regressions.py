@@ -211,9 +211,10 @@ def test_fuzz_decoder_on_seeded_random_inputs(fuzz_ops):
     for _ in range(400):
         fuzz_ops.one_input(rng.bytes(int(rng.integers(0, 512))))
     stats = dict(fuzz_ops.STATS)
-    assert stats.get("returned", 0) >= 100, stats
-    assert stats.get("refused", 0) >= 50, stats
-    assert stats.get("compared", 0) >= 50, stats
+    # About 120, 300 and 80 on an AVX2 machine: most random bytes make a call that must fail.
+    assert stats.get("returned", 0) >= 60, stats
+    assert stats.get("refused", 0) >= 100, stats
+    assert stats.get("compared", 0) >= 30, stats
 
 
 def test_fuzz_checks_can_fail(fuzz_ops):
