@@ -190,6 +190,28 @@ def test_pooling_with_a_kernel_far_larger_than_the_input(level, k):
         _core.set_simd_level(before)
 
 
+# Fixed in conv_gemm_avx2.cpp: with a negative padding (the core takes one: the windows start
+# inside the row; the Python layer never passes it, _core.conv and _core.Engine do), the zero-padded
+# strip's copy started writing before the strip: a heap-buffer-overflow (ASan) that glibc
+# reported later as "double free or corruption".
+@pytest.mark.parametrize("pad_w", [-1, -3, -7])
+def test_gemm_strip_with_a_negative_padding(pad_w):
+    x = np.arange(10, dtype=np.float32).reshape(1, 1, 1, 1, 10)
+    w = np.ones((8, 1, 1, 1, 2), np.float32)   # 8 filters: the GEMM path on AVX2
+    out = (1, 1, 9 + pad_w)   # window o: x[o - pad_w] and x[o - pad_w + 1], inside x
+    args = (x, w, None, (1, 1, 1), (0, 0, pad_w), (1, 1, 1), out, 1)
+    ref = _core.conv(*args, "reference")
+    for level in _core.simd_levels():
+        before = _core.simd_level()
+        _core.set_simd_level(level)
+        try:
+            np.testing.assert_array_equal(_core.conv(*args, "auto"), ref)
+        finally:
+            _core.set_simd_level(before)
+    # Output o sums x[o - pad_w] and x[o - pad_w + 1].
+    np.testing.assert_array_equal(ref[0, 0, 0, 0], [2 * (o - pad_w) + 1 for o in range(out[2])])
+
+
 # ---- the decoder --------------------------------------------------------------------------------
 
 # Inputs the fuzzer saved (literals, not files): the Engine abort above, now steered around.
