@@ -873,8 +873,8 @@ def case_engine(src: Source):
                 return   # KNOWN_ISSUES[1]
             _, exc = _call("Engine", e.add_conv, (w, b, c_in, ins, out, stride, pad, dil, groups), {},
                            public=False)
-            if exc is None:
-                cur = (fo,) + tuple(out)
+            if exc is None:   # the binding takes NumPy numbers (np.float32(1.0)) as ints too
+                cur = (fo,) + tuple(int(v) for v in out)
         elif step == "pool":
             k = _triple(src, (1, 1, 2))
             stride = _triple(src, k if isinstance(k, tuple) and len(k) == 3 else None)
@@ -890,7 +890,7 @@ def case_engine(src: Source):
             _, exc = _call("Engine", e.add_pool, (kind, c, ins, out, k, stride, pb, pa, dil, True), {},
                            public=False)
             if exc is None:
-                cur = (c,) + tuple(out)
+                cur = (c,) + tuple(int(v) for v in out)
         elif step == "act":
             _call("Engine", e.add_activation, (src.pick(["relu", "elu", "leaky_relu", "x"]),
                                                  src.pick([0.0, 0.1, 1.0])), {}, public=False)
