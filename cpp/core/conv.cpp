@@ -90,20 +90,25 @@ void conv_ref(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) 
 
 template <class T>
 void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
-  // One task per (image, filter, output depth slice). Each output element is accumulated over
-  // (c, a, b, e) in lexicographic order, then the bias is added: the same order as conv_ref.
+  // One task per (image, filter, output depth slice, band of output rows), bands short enough to
+  // keep tasks at a few milliseconds (tasks are the unit of interruption). Each output element is
+  // accumulated over (c, a, b, e) in lexicographic order, then the bias is added: the same order
+  // as conv_ref, whatever the bands.
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   const index_t in_vol = p.in[0] * p.in[1] * p.in[2], in_plane = p.in[1] * p.in[2];
   const index_t out_plane = p.out[1] * p.out[2], out_vol = p.out[0] * out_plane;
   const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
   const index_t sw = p.stride[2];
-  const index_t tasks = p.n * p.c_out * p.out[0];
-  const index_t work_per_task = out_plane * cin_g * k_vol;
-  parallel_for(tasks, work_per_task, [&](index_t t) {
-    const index_t od = t % p.out[0], nf = t / p.out[0];
+  const index_t row_work = p.out[2] * cin_g * k_vol;
+  const index_t band_rows = std::max<index_t>(1, std::min<index_t>(p.out[1], kTaskWork / row_work));
+  const index_t bands = (p.out[1] + band_rows - 1) / band_rows;
+  const index_t tasks = p.n * p.c_out * p.out[0] * bands;
+  parallel_for(tasks, band_rows * row_work, [&](index_t t) {
+    const index_t band = t % bands, od = (t / bands) % p.out[0], nf = t / (bands * p.out[0]);
     const index_t n = nf / p.c_out, f = nf % p.c_out, g = f / cout_g;
+    const index_t row0 = band * band_rows, row1 = std::min(row0 + band_rows, p.out[1]);
     T* ys = y + nf * out_vol + od * out_plane;
-    for (index_t i = 0; i < out_plane; ++i) ys[i] = T(0);
+    for (index_t i = row0 * p.out[2]; i < row1 * p.out[2]; ++i) ys[i] = T(0);
     for (index_t c = 0; c < cin_g; ++c) {
       const T* xc = x + (n * p.c_in + g * cin_g + c) * in_vol;
       const T* wc = w + (f * cin_g + c) * k_vol;
@@ -113,6 +118,8 @@ void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* 
         for (index_t b = 0; b < p.k[1]; ++b) {
           index_t oh_lo, oh_hi;
           valid_range(p.out[1], p.stride[1], b * p.dil[1] - p.pad[1], p.in[1], &oh_lo, &oh_hi);
+          oh_lo = std::max(oh_lo, row0);
+          oh_hi = std::min(oh_hi, row1);
           for (index_t e = 0; e < p.k[2]; ++e) {
             const T wv = wc[(a * p.k[1] + b) * p.k[2] + e];
             const index_t off_w = e * p.dil[2] - p.pad[2];
@@ -135,7 +142,7 @@ void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* 
     }
     if (bias) {
       const T bv = bias[f];
-      for (index_t i = 0; i < out_plane; ++i) ys[i] += bv;
+      for (index_t i = row0 * p.out[2]; i < row1 * p.out[2]; ++i) ys[i] += bv;
     }
   });
 }
@@ -190,6 +197,9 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
   const index_t limit = 256 * 1024 / 4;  // floats
   while (plan.copy_input && rows > 1 && cin_g * strip_rows(rows) * plan.strip_w > limit)
     rows = (rows + 1) / 2;
+  // Tasks of at most a few milliseconds (the unit of interruption).
+  const index_t row_work = p.out[2] * (p.c_out / p.groups) * cin_g * kh * kw;
+  while (rows > 1 && rows * row_work > 16 * kTaskWork) rows = (rows + 1) / 2;
   plan.band_rows = rows < 1 ? 1 : rows;
   plan.bands = (p.out[1] + plan.band_rows - 1) / plan.band_rows;
   plan.strip_rows = strip_rows(plan.band_rows);

@@ -154,7 +154,9 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
   const index_t plane = plan.copy_input ? plan.strip_rows * plan.strip_w : h_in * w_in;
   const index_t strip_floats = plan.copy_input ? cin_g * plane : 0;
 
+  Interruptible* call = Interruptible::current();  // tasks are skipped once it is interrupted
 #if defined(CNNCORE_HAVE_OPENMP)
+  if (threads > 1) note_parallel_region();
 #pragma omp parallel num_threads(threads) if (threads > 1)
 #endif
   {
@@ -175,6 +177,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
 #pragma omp for schedule(static)
 #endif
     for (index_t t = 0; t < tasks; ++t) {
+      if (call && call->should_stop()) continue;
       const index_t band = t % plan.bands, ng = t / plan.bands;
       const index_t g = ng % p.groups, n = ng / p.groups;
       const index_t oh0 = band * plan.band_rows;

@@ -123,8 +123,11 @@ void Engine::run(const float* x, index_t n, float* y) {
   // between layers. Each sample's numbers do not depend on the split.
   const int threads = num_threads();
   if (threads > 1 && n >= 2 * threads) {
+    note_parallel_region();
+    Interruptible* call = Interruptible::current();
 #pragma omp parallel num_threads(threads)
     {
+      Interruptible::Adopt adopt(call);
       const index_t t = omp_get_thread_num(), T = omp_get_num_threads();
       const index_t lo = n * t / T, hi = n * (t + 1) / T;
       thread_local AlignedFloats bufs[2];
@@ -149,7 +152,9 @@ void Engine::run_with(const float* x, index_t n, float* y, AlignedFloats* bufs) 
   bool transposed = false;  // (features, n) layout since the first dense step
   auto next = [&]() { float* out = bufs[which].data(); which ^= 1; return out; };
   const bool simd = simd_level() == SimdLevel::kAvx2;
+  Interruptible* call = Interruptible::current();
   for (const Step& s : steps_) {
+    if (call && call->should_stop()) return;  // interrupted: the caller discards y
     switch (s.kind) {
       case Kind::kConv: {
         ConvParams p = s.conv;

@@ -68,7 +68,10 @@ bool pool_simd(const PoolParams& p, const float* x, float* y) {
   const int threads = threads_for(p.planes * p.out[1] * p.out[2] * p.k[1] * p.k[2]);
   const index_t want = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
   const index_t bands_per_plane = p.planes >= want ? 1 : (want + p.planes - 1) / p.planes;
-  const index_t rows = (p.out[1] + bands_per_plane - 1) / bands_per_plane;
+  index_t rows = (p.out[1] + bands_per_plane - 1) / bands_per_plane;
+  // Tasks of a few milliseconds at most (the unit of interruption).
+  const index_t row_work = p.out[2] * p.k[1] * p.k[2] + p.in[2];
+  while (rows > 1 && rows * row_work > 4 * kTaskWork) rows = (rows + 1) / 2;
   const index_t bands = (p.out[1] + rows - 1) / rows;
   const index_t tasks = p.planes * bands;
   std::vector<float> bufs(static_cast<std::size_t>(bw * threads));
