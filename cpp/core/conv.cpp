@@ -213,7 +213,8 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
 namespace {
 
 bool gemm_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
-                  float* y, const float* prepacked = nullptr) {
+                  float* y, const float* prepacked = nullptr,
+                  const FusedActivation* act = nullptr) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || !conv_gemm_applies(p)) return false;
   const int threads = threads_for(p.n * p.c_out * p.out[1] * p.out[2] * (p.c_in / p.groups) *
@@ -228,10 +229,10 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
     prepacked = packed.data();
   }
   if (scratch.size() < plan.scratch_floats * threads) scratch.resize(plan.scratch_floats * threads);
-  conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads);
+  conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
   return true;
 #else
-  (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked;
+  (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked, (void)act;
   return false;
 #endif
 }
@@ -282,11 +283,18 @@ void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T*
 }
 
 void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
-                            const float* packed, const float* bias, float* y) {
+                            const float* packed, const float* bias, float* y,
+                            const FusedActivation* act) {
   if (p.n == 0 || p.c_out == 0) return;
-  if (plane_forward_applies(p)) return plane_forward(p, x, w, bias, y);
-  if (gemm_forward(p, x, w, bias, y, packed)) return;
-  conv_direct(p, x, w, bias, y);
+  if (plane_forward_applies(p))
+    plane_forward(p, x, w, bias, y);
+  else if (gemm_forward(p, x, w, bias, y, packed, act))
+    return;
+  else
+    conv_direct(p, x, w, bias, y);
+  if (act)
+    activation_forward(act->kind, act->param, y, y,
+                       p.n * p.c_out * p.out[0] * p.out[1] * p.out[2]);
 }
 
 #define CNNCORE_INSTANTIATE(T)                                                                  \

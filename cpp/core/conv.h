@@ -10,6 +10,7 @@
 // (cnncore.shapes) and validate() checks only for memory safety. Negative `pad` (a crop) is allowed.
 #pragma once
 
+#include "activation.h"
 #include "common.h"
 
 namespace cnncore {
@@ -44,9 +45,18 @@ template <class T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                   ConvImpl impl = ConvImpl::kAuto);
 
+// An activation applied to a convolution's output (after the bias).
+struct FusedActivation {
+  ActKind kind = ActKind::kRelu;
+  float param = 0;
+};
+
 // As conv_forward<float> (kAuto), with the weights also given packed (conv_gemm_pack, or null):
-// the GEMM path then skips packing. For callers that run the same weights many times.
+// the GEMM path then skips packing. For callers that run the same weights many times. With `act`,
+// the activation follows: on the GEMM path fused into each band while it is in cache, elsewhere
+// as a pass over y; either way y equals activation_forward(conv_forward(...)) bitwise.
 void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
-                            const float* packed, const float* bias, float* y);
+                            const float* packed, const float* bias, float* y,
+                            const FusedActivation* act = nullptr);
 
 }  // namespace cnncore

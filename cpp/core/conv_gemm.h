@@ -43,7 +43,9 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept;
 
 // The AVX2/FMA kernel (compiled with its own flags; call only when the CPU has AVX2 and FMA).
 // scratch: threads * plan.scratch_floats floats, 64-byte aligned.
+// act (or null): applied to each task's outputs right after they are computed.
 void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
-                    const float* bias, float* y, float* scratch, int threads) noexcept;
+                    const float* bias, float* y, float* scratch, int threads,
+                    const FusedActivation* act = nullptr) noexcept;
 
 }  // namespace cnncore

@@ -140,7 +140,8 @@ void run_tile(int mr, index_t K, const index_t* koff, const float* const* xb, co
 }  // namespace
 
 void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
-                    const float* bias, float* y, float* scratch, int threads) noexcept {
+                    const float* bias, float* y, float* scratch, int threads,
+                    const FusedActivation* act) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
   const index_t kh = p.k[1], kw = p.k[2], sh = p.stride[1], sw = p.stride[2];
@@ -233,14 +234,20 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
             for (index_t i = 0; i < 16; ++i) bias_pad[i] = i < nr ? bp[i] : 0.0f;
             bp = bias_pad;
           }
+          // Output row and column of pixel q, stepped along (no divisions per tile).
+          index_t q_oh = qb / w_out, q_ow = qb % w_out;
+          const index_t col0 = plan.copy_input ? 0 : p.pad[2];
           for (index_t q = qb; q < qe; q += kGemmMR) {
             const int mr = static_cast<int>(lo_min(kGemmMR, qe - q));
             const float* xb[kGemmMR];
+            index_t oh = q_oh, ow = q_ow;
+            const index_t first_oh = oh;
             for (int j = 0; j < mr; ++j) {
-              const index_t oh = (q + j) / w_out, ow = (q + j) % w_out;
-              xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw -
-                      (plan.copy_input ? 0 : p.pad[2]);
+              xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw - col0;
+              if (++ow == w_out) ow = 0, ++oh;
             }
+            const index_t last_oh = ow == 0 ? oh - 1 : oh;
+            if (mr == kGemmMR) q_oh = oh, q_ow = ow;
             // Pixels q+6 and q+7 of this panel are written later by this task (next tile or
             // next block), so a full tile may store 8 per channel.
             // Kernel rows that fall in the top or bottom padding for every pixel of the tile
@@ -248,8 +255,8 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
             // one contiguous range of k.
             index_t a_lo = 0, a_hi = kh;
             if (plan.copy_input) {
-              const index_t first = (q / w_out) * sh - p.pad[1];            // top tap's row
-              const index_t last = ((q + mr - 1) / w_out) * sh - p.pad[1];  // of the last pixel
+              const index_t first = first_oh * sh - p.pad[1];  // top tap's row
+              const index_t last = last_oh * sh - p.pad[1];    // of the last pixel
               while (a_lo < kh && last + a_lo * dh < 0) ++a_lo;
               while (a_hi > a_lo && first + (a_hi - 1) * dh >= h_in) --a_hi;
             }
@@ -259,6 +266,11 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
           }
         }
       }
+      if (act)  // the band's outputs, still in cache
+        for (index_t f = 0; f < cout_g; ++f) {
+          float* yf = y + (n * p.c_out + g * cout_g + f) * out_plane + pix0;
+          activation_avx2(act->kind, act->param, yf, yf, pix1 - pix0);
+        }
     }
   }
 }

@@ -81,6 +81,14 @@ void Engine::add_pool(const PoolParams& p) {
 }
 
 void Engine::add_activation(ActKind kind, float param) {
+  if (!steps_.empty() && !steps_.back().fused &&
+      (steps_.back().kind == Kind::kConv || steps_.back().kind == Kind::kDense)) {
+    // Fused: applied to each band of the layer's output while it is in cache.
+    steps_.back().fused = true;
+    steps_.back().act = kind;
+    steps_.back().param = param;
+    return;
+  }
   Step s;
   s.kind = Kind::kAct;
   s.act = kind;
@@ -155,13 +163,14 @@ void Engine::run_with(const float* x, index_t n, float* y, AlignedFloats* bufs) 
   Interruptible* call = Interruptible::current();
   for (const Step& s : steps_) {
     if (call && call->should_stop()) return;  // interrupted: the caller discards y
+    const FusedActivation fused{s.act, s.param};
     switch (s.kind) {
       case Kind::kConv: {
         ConvParams p = s.conv;
         p.n = n;
         float* out = next();
         conv_forward_prepacked(p, cur, s.w.data(), simd && s.packed ? s.packed->data() : nullptr,
-                               s.b.empty() ? nullptr : s.b.data(), out);
+                               s.b.empty() ? nullptr : s.b.data(), out, s.fused ? &fused : nullptr);
         cur = out;
         break;
       }
@@ -191,7 +200,7 @@ void Engine::run_with(const float* x, index_t n, float* y, AlignedFloats* bufs) 
         validate(p, "Engine.run");
         float* out = next();
         conv_forward_prepacked(p, cur, s.w.data(), simd && s.packed ? s.packed->data() : nullptr,
-                               s.b.empty() ? nullptr : s.b.data(), out);
+                               s.b.empty() ? nullptr : s.b.data(), out, s.fused ? &fused : nullptr);
         cur = out;
         break;
       }

@@ -46,6 +46,7 @@ class Engine {
     PoolParams pool;
     ActKind act = ActKind::kRelu;
     float param = 0;
+    bool fused = false;                 // conv/dense: the next activation runs inside (act, param)
     index_t in_size = 0, out_size = 0;  // per sample
     index_t channels = 1;               // softmax: channels; others unused
     std::vector<float> w, b;

@@ -55,7 +55,20 @@ namespace {
 bool pool_simd(const PoolParams& p, const float* x, float* y) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1) return false;
-  const index_t bw = (p.out[2] - 1) * p.stride[2] + (p.k[2] - 1) * p.dil[2] + 1 + 16;
+  if (p.k[1] == 2 && p.k[2] == 2 && p.stride[1] == 2 && p.stride[2] == 2 && p.dil[1] == 1 &&
+      p.dil[2] == 1 && p.pad_before[1] == 0 && p.pad_before[2] == 0 &&
+      2 * p.out[1] <= p.in[1] && 2 * p.out[2] <= p.in[2]) {
+    // Windows inside the plane, no padding (count_include_pad is moot): rows of all planes in one
+    // flat range, in chunks of about 64k outputs.
+    const index_t rows = p.planes * p.out[1];
+    const index_t per_task = std::max<index_t>(1, (index_t(1) << 16) / p.out[2]);
+    const index_t tasks = (rows + per_task - 1) / per_task;
+    parallel_tasks(tasks, threads_for(rows * p.out[2] * 4), [&](index_t t, int) {
+      pool2x2_rows_avx2(p, x, y, t * per_task, std::min(rows, (t + 1) * per_task));
+    });
+    return true;
+  }
+  const index_t bw = (p.out[2] - 1) * p.stride[2] + (p.k[2] - 1) * p.dil[2] + 1 + kPoolBufSlack;
   std::vector<float> div_w(static_cast<std::size_t>(p.out[2]) + 8, 1.0f);
   if (p.kind == PoolKind::kAvg)
     for (index_t o = 0; o < p.out[2]; ++o) {
