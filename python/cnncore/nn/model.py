@@ -287,8 +287,7 @@ class Sequential:
             raise TypeError(f"{fname}: batch_size must be a positive integer, got {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"{fname}: batch_size must be >= 1, got {batch_size}")
-        for layer in self.layers:
-            layer._weights()  # refuse a model without weights before any work
+        self._engine()  # refuses a model without weights before any work
         if n <= batch_size:
             return self._forward(x)
         out = np.empty((n,) + self.output_shape, np.float32)
@@ -311,15 +310,21 @@ class Sequential:
         """The compiled forward pass (cnncore.nn._engine), rebuilt when any weight array is
         replaced; None when the model has a layer it does not run. Arrays changed in place are
         not seen: call ``invalidate()`` after editing ``layer.params[...]`` in place."""
-        key = tuple((id(a), a.ctypes.data) for layer in self.layers for a in layer.params.values())
+        arrays = [a for layer in self.layers for a in layer.params.values()]
         cached = getattr(self, "_engine_cache", None)
-        if cached is not None and cached[0] == key:
+        # The cache holds the arrays it was built from: while it lives no other object can take
+        # their ids, so the same ids mean the same arrays (and NumPy refuses to resize an array
+        # something else refers to).
+        if (cached is not None and len(cached[0]) == len(arrays)
+                and all(a is b for a, b in zip(arrays, cached[0]))):
             return cached[1]
+        for layer in self.layers:
+            layer._weights()  # a model without weights is refused before any work
         try:
             engine = _engine_mod.build(self)
         except (ValueError, TypeError):
             engine = None
-        self._engine_cache = (key, engine)
+        self._engine_cache = (arrays, engine)
         return engine
 
     def invalidate(self) -> None:
