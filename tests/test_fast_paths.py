@@ -152,3 +152,21 @@ def test_denormals_are_flushed_and_cost_nothing():
 
     timed(normal)
     assert timed(x) < 3 * timed(normal)
+
+
+@pytest.mark.parametrize("c_out, groups", [(8, 1), (12, 1), (16, 1), (22, 1), (40, 1), (32, 2), (48, 3)])
+@pytest.mark.parametrize("size, k, padding", [
+    ((28, 28), (5, 5), 2), ((9, 16), (3, 3), 0), ((7, 37), (1, 7), (0, 3)), ((20, 19), (4, 2), "same"),
+    ((11, 30), (3, 3), ((2, 0), (0, 1))), ((3, 20), (8, 8), "full"),
+])
+def test_one_channel_row_kernel(simd, c_out, groups, size, k, padding):
+    # One input channel per group, unit strides: the row-vector kernel (rows of >= 16 outputs)
+    # against the reference, and bitwise against the GEMM tile kernel it stands in for.
+    from cnncore._conv import conv_nd
+
+    x = rng.standard_normal((3, groups) + size).astype(np.float32)
+    w = rng.standard_normal((c_out, 1) + k).astype(np.float32)
+    b = rng.standard_normal(c_out).astype(np.float32)
+    _check(x, w, b, padding=padding, groups=groups)
+    y = conv_nd("conv2d", 2, x, w, b, 1, padding, 1, groups)
+    assert y.tobytes() == conv_nd("conv2d", 2, x, w, b, 1, padding, 1, groups, impl="gemm").tobytes()

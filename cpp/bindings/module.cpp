@@ -138,10 +138,13 @@ py::array conv(py::array x, py::array w, py::object bias, Triple stride, Triple 
     which = cnncore::ConvImpl::kAuto;
   else if (impl == "reference")
     which = cnncore::ConvImpl::kReference;
+  else if (impl == "gemm")
+    which = cnncore::ConvImpl::kGemm;
   else if (impl == "direct")
     which = cnncore::ConvImpl::kDirect;
   else
-    throw py::value_error("conv: impl must be 'auto', 'reference' or 'direct', got '" + impl + "'");
+    throw py::value_error("conv: impl must be 'auto', 'reference', 'direct' or 'gemm', got '" + impl +
+                          "'");
 
   const std::vector<py::ssize_t> shape{p.n, p.c_out, p.out[0], p.out[1], p.out[2]};
   return py::reinterpret_steal<py::array>(

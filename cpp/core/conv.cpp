@@ -152,6 +152,11 @@ bool conv_gemm_applies(const ConvParams& p) noexcept {
   return p.k[0] == 1 && p.in[0] == 1 && p.out[0] == 1 && p.pad[0] == 0 && cout_g >= 8;
 }
 
+bool conv_c1_applies(const ConvParams& p) noexcept {
+  return conv_gemm_applies(p) && p.c_in == p.groups && p.stride[1] == 1 && p.stride[2] == 1 &&
+         p.dil[1] == 1 && p.dil[2] == 1 && p.out[2] >= 16 && p.k[1] * p.k[2] <= 64;
+}
+
 index_t conv_gemm_packed_size(const ConvParams& p) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
@@ -214,7 +219,7 @@ namespace {
 
 bool gemm_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
                   float* y, const float* prepacked = nullptr,
-                  const FusedActivation* act = nullptr) {
+                  const FusedActivation* act = nullptr, bool allow_c1 = true) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || !conv_gemm_applies(p)) return false;
   const int threads = threads_for(p.n * p.c_out * p.out[1] * p.out[2] * (p.c_in / p.groups) *
@@ -229,15 +234,19 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
     prepacked = packed.data();
   }
   if (scratch.size() < plan.scratch_floats * threads) scratch.resize(plan.scratch_floats * threads);
-  conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
+  if (allow_c1 && conv_c1_applies(p))
+    conv_c1_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
+  else
+    conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
   return true;
 #else
-  (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked, (void)act;
+  (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked, (void)act, (void)allow_c1;
   return false;
 #endif
 }
 
-bool gemm_forward(const ConvParams&, const double*, const double*, const double*, double*) {
+bool gemm_forward(const ConvParams&, const double*, const double*, const double*, double*,
+                  const double* = nullptr, const FusedActivation* = nullptr, bool = true) {
   return false;
 }
 
@@ -277,6 +286,7 @@ void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T*
   if (p.n == 0 || p.c_out == 0) return;
   if (impl == ConvImpl::kReference) return conv_ref(p, x, w, bias, y);
   if (impl == ConvImpl::kDirect) return conv_direct(p, x, w, bias, y);
+  if (impl == ConvImpl::kGemm && gemm_forward(p, x, w, bias, y, nullptr, nullptr, false)) return;
   if (plane_forward_applies(p)) return plane_forward(p, x, w, bias, y);
   if (gemm_forward(p, x, w, bias, y)) return;
   conv_direct(p, x, w, bias, y);

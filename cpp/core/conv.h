@@ -25,7 +25,9 @@ struct ConvParams {
   index_t dil[3] = {1, 1, 1};
 };
 
-enum class ConvImpl { kAuto, kReference, kDirect };
+// kGemm: the GEMM tile kernel even where a specialised one would be chosen (for tests comparing
+// them), falling back like kAuto where it does not apply.
+enum class ConvImpl { kAuto, kReference, kDirect, kGemm };
 
 // Throws std::invalid_argument (prefixed with fname) unless every extent is in range and every
 // index the kernels can form fits in int64.

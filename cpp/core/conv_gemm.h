@@ -48,4 +48,11 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
                     const float* bias, float* y, float* scratch, int threads,
                     const FusedActivation* act = nullptr) noexcept;
 
+// One input channel per group, unit strides and dilations, rows of at least 16 outputs, at most 64
+// taps: the row-vector kernel (same packed weights, plan and scratch as the GEMM path).
+bool conv_c1_applies(const ConvParams& p) noexcept;
+void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
+                  const float* bias, float* y, float* scratch, int threads,
+                  const FusedActivation* act = nullptr) noexcept;
+
 }  // namespace cnncore
