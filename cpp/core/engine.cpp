@@ -35,11 +35,12 @@ void softmax_inplace(float* x, index_t outer, index_t len, index_t inner) {
   }
 }
 
-void transpose(const float* x, index_t rows, index_t cols, float* y) {
+// y[c * ld + r] = x[r * cols + c]: x (rows, cols) transposed into columns [0, rows) of y.
+void transpose(const float* x, index_t rows, index_t cols, float* y, index_t ld) {
   for (index_t r0 = 0; r0 < rows; r0 += 32)
     for (index_t c0 = 0; c0 < cols; c0 += 32)
       for (index_t r = r0; r < std::min(rows, r0 + 32); ++r)
-        for (index_t c = c0; c < std::min(cols, c0 + 32); ++c) y[c * rows + r] = x[r * cols + c];
+        for (index_t c = c0; c < std::min(cols, c0 + 32); ++c) y[c * ld + r] = x[r * cols + c];
 }
 
 std::shared_ptr<AlignedFloats> pack_if_gemm(const ConvParams& p, const float* w) {
@@ -145,7 +146,7 @@ void Engine::run(const float* x, index_t n, float* y) {
       Interruptible::Adopt adopt(call);
       const index_t t = omp_get_thread_num(), T = omp_get_num_threads();
       const index_t lo = n * t / T, hi = n * (t + 1) / T;
-      thread_local AlignedFloats bufs[2];
+      thread_local AlignedFloats bufs[3];
       if (hi > lo) run_with(x + lo * in_size_, hi - lo, y + lo * cur_size_, bufs);
     }
     return;
@@ -157,23 +158,77 @@ void Engine::run(const float* x, index_t n, float* y) {
   if (n * macs_ < kSerialMacs) serial.emplace();
   std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
   if (lock.owns_lock()) return run_with(x, n, y, buf_);
-  AlignedFloats own[2];
+  AlignedFloats own[3];
   run_with(x, n, y, own);
 }
 
 void Engine::run_with(const float* x, index_t n, float* y, AlignedFloats* bufs) {
-  index_t biggest = in_size_;
-  for (const Step& s : steps_) biggest = std::max(biggest, s.out_size);
+  // The layers before the first dense one run on chunks of the batch small enough that a
+  // chunk's activations stay in L2 between layers; each chunk's result goes straight into its
+  // columns of the dense layers' transposed (features, n) input, and the dense layers then run
+  // on the whole batch (their weights are read once per call, not once per chunk).
+  std::size_t first_dense = 0;
+  while (first_dense < steps_.size() && steps_[first_dense].kind != Kind::kDense) ++first_dense;
+  index_t stage_sample = 0, stage_out = in_size_, tail_out = 0;
+  for (std::size_t i = 0; i < steps_.size(); ++i) {
+    const Step& s = steps_[i];
+    if (i < first_dense) {
+      stage_sample = std::max(stage_sample, s.in_size + s.out_size);
+      stage_out = std::max(stage_out, s.out_size);
+    } else {
+      tail_out = std::max(tail_out, s.out_size);
+    }
+  }
+  index_t chunk = n;
+  if (first_dense > 0 && first_dense < steps_.size()) {
+    constexpr index_t kChunkFloats = 512 * 1024 / 4;
+    chunk = std::max<index_t>(1, std::min<index_t>(n, kChunkFloats / std::max<index_t>(stage_sample, 1)));
+  }
+  const index_t ping = std::max(stage_out * chunk, tail_out * n);
   for (int i = 0; i < 2; ++i)
-    if (bufs[i].size() < biggest * n) bufs[i].resize(biggest * n);
+    if (bufs[i].size() < ping) bufs[i].resize(ping);
+  bool transposed = false;  // (features, n) layout since the first dense step
+  const float* cur;
+  if (chunk < n) {
+    const index_t k = steps_[first_dense].in_size;
+    if (bufs[2].size() < k * n) bufs[2].resize(k * n);
+    for (index_t c0 = 0; c0 < n; c0 += chunk) {
+      const index_t m = std::min(chunk, n - c0);
+      bool t = false;
+      const float* out = run_steps(0, first_dense, x + c0 * in_size_, m, bufs, &t);
+      if (!out) return;  // interrupted
+      transpose(out, m, k, bufs[2].data() + c0, n);
+    }
+    transposed = true;
+    cur = run_steps(first_dense, steps_.size(), bufs[2].data(), n, bufs, &transposed);
+  } else {
+    cur = run_steps(0, steps_.size(), x, n, bufs, &transposed);
+  }
+  if (!cur) return;
+  if (transposed)
+    transpose(cur, cur_size_, n, y, cur_size_);
+  else
+    std::memcpy(y, cur, sizeof(float) * cur_size_ * n);
+}
+
+const float* Engine::run_steps(std::size_t s0, std::size_t s1, const float* x, index_t n,
+                               AlignedFloats* bufs, bool* transposed) {
   const float* cur = x;
   int which = 0;
-  bool transposed = false;  // (features, n) layout since the first dense step
-  auto next = [&]() { float* out = bufs[which].data(); which ^= 1; return out; };
+  auto next = [&]() {
+    float* out = bufs[which].data();
+    which ^= 1;
+    if (out == cur) {  // never write over the input
+      out = bufs[which].data();
+      which ^= 1;
+    }
+    return out;
+  };
   const bool simd = simd_level() == SimdLevel::kAvx2;
   Interruptible* call = Interruptible::current();
-  for (const Step& s : steps_) {
-    if (call && call->should_stop()) return;  // interrupted: the caller discards y
+  for (std::size_t i = s0; i < s1; ++i) {
+    const Step& s = steps_[i];
+    if (call && call->should_stop()) return nullptr;  // interrupted: the caller discards y
     const FusedActivation fused{s.act, s.param};
     switch (s.kind) {
       case Kind::kConv: {
@@ -200,11 +255,11 @@ void Engine::run_with(const float* x, index_t n, float* y, AlignedFloats* bufs) 
         break;
       }
       case Kind::kDense: {
-        if (!transposed) {
+        if (!*transposed) {
           float* t = next();
-          transpose(cur, n, s.in_size, t);
+          transpose(cur, n, s.in_size, t, n);
           cur = t;
-          transposed = true;
+          *transposed = true;
         }
         ConvParams p = s.conv;
         p.in[2] = p.out[2] = n;  // one image, n pixels
@@ -218,7 +273,7 @@ void Engine::run_with(const float* x, index_t n, float* y, AlignedFloats* bufs) 
       case Kind::kSoftmax: {
         float* out = cur == x ? next() : const_cast<float*>(cur);
         if (out != cur) std::memcpy(out, cur, sizeof(float) * s.in_size * n);
-        if (transposed)
+        if (*transposed)
           softmax_inplace(out, 1, s.in_size, n);
         else
           softmax_inplace(out, n, s.channels, s.in_size / s.channels);
@@ -227,10 +282,7 @@ void Engine::run_with(const float* x, index_t n, float* y, AlignedFloats* bufs) 
       }
     }
   }
-  if (transposed)
-    transpose(cur, cur_size_, n, y);
-  else
-    std::memcpy(y, cur, sizeof(float) * cur_size_ * n);
+  return cur;
 }
 
 }  // namespace cnncore
