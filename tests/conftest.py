@@ -90,3 +90,20 @@ def simd(request):
     _core.set_simd_level(request.param)
     yield request.param
     _core.set_simd_level(before)
+
+
+# ---- opt-in slow tests: @pytest.mark.slow runs only with --run-slow or CNNCORE_SLOW=1 ----------
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the tests marked slow (or set CNNCORE_SLOW=1)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow") or os.environ.get("CNNCORE_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow or CNNCORE_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

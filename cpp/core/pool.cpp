@@ -68,32 +68,47 @@ bool pool_simd(const PoolParams& p, const float* x, float* y) {
     });
     return true;
   }
-  const index_t bw = (p.out[2] - 1) * p.stride[2] + (p.k[2] - 1) * p.dil[2] + 1 + kPoolBufSlack;
-  std::vector<float> div_w(static_cast<std::size_t>(p.out[2]) + 8, 1.0f);
-  if (p.kind == PoolKind::kAvg)
-    for (index_t o = 0; o < p.out[2]; ++o) {
-      const index_t start = o * p.stride[2] - p.pad_before[2];
-      const index_t end = std::min(start + p.k[2], p.in[2] + p.pad_after[2]);
-      div_w[o] = static_cast<float>(p.count_include_pad
-                                        ? end - start
-                                        : std::min(end, p.in[2]) - std::max<index_t>(start, 0));
-    }
-  const int threads = threads_for(p.planes * p.out[1] * p.out[2] * p.k[1] * p.k[2]);
+  // Tasks: planes x bands of rows x chunks of columns. A chunk's row buffer holds the input
+  // columns its windows span, at most about 16k floats (so a million-sample signal does not get
+  // a million-float buffer per thread); windows wider than that take the generic path.
+  constexpr index_t kBufCols = 16384;
+  const index_t reach = (p.k[2] - 1) * p.dil[2] + 1;
+  if (reach > kBufCols / 2) return false;
+  const index_t k_area = p.k[1] * p.k[2];
+  index_t cols = std::min<index_t>(p.out[2], (kBufCols - reach) / p.stride[2] + 1);
+  cols = std::max<index_t>(1, std::min<index_t>(cols, 4 * kTaskWork / std::max<index_t>(k_area, 1)));
+  const index_t chunks = (p.out[2] + cols - 1) / cols;
+  const int threads = threads_for(p.planes * p.out[1] * p.out[2] * k_area);
   const index_t want = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
-  const index_t bands_per_plane = p.planes >= want ? 1 : (want + p.planes - 1) / p.planes;
-  index_t rows = (p.out[1] + bands_per_plane - 1) / bands_per_plane;
+  const index_t per_plane = p.planes >= want ? 1 : (want + p.planes - 1) / p.planes;
+  index_t rows = (p.out[1] + per_plane - 1) / per_plane;
   // Tasks of a few milliseconds at most (the unit of interruption).
-  const index_t row_work = p.out[2] * p.k[1] * p.k[2] + p.in[2];
+  const index_t row_work = cols * k_area + (cols - 1) * p.stride[2] + reach;
   while (rows > 1 && rows * row_work > 4 * kTaskWork) rows = (rows + 1) / 2;
   const index_t bands = (p.out[1] + rows - 1) / rows;
-  const index_t tasks = p.planes * bands;
-  std::vector<float> bufs(static_cast<std::size_t>(bw * threads));
+  const index_t tasks = p.planes * bands * chunks;
+  const index_t bw = (cols - 1) * p.stride[2] + reach + kPoolBufSlack;
+  const index_t per_thread = bw + cols + 8;  // row buffer, then the chunk's column divisors
+  std::vector<float> bufs(static_cast<std::size_t>(per_thread * threads));
   const index_t in_plane = p.in[1] * p.in[2], out_plane = p.out[1] * p.out[2];
   parallel_tasks(tasks, threads, [&](index_t t, int tid) {
-    float* buf = bufs.data() + tid * bw;
-    const index_t plane = t / bands, band = t % bands;
+    float* buf = bufs.data() + tid * per_thread;
+    float* div_w = buf + bw;
+    const index_t chunk = t % chunks, band = (t / chunks) % bands, plane = t / (chunks * bands);
     const index_t oh0 = band * rows, oh1 = std::min(oh0 + rows, p.out[1]);
-    pool_rows_avx2(p, x + plane * in_plane, y + plane * out_plane, oh0, oh1, buf, div_w.data());
+    const index_t ow0 = chunk * cols, ow1 = std::min(ow0 + cols, p.out[2]);
+    for (index_t o = ow0; o < ow1 + 8; ++o) {
+      float d = 1.0f;
+      if (p.kind == PoolKind::kAvg && o < ow1) {
+        const index_t start = o * p.stride[2] - p.pad_before[2];
+        const index_t end = std::min(start + p.k[2], p.in[2] + p.pad_after[2]);
+        d = static_cast<float>(p.count_include_pad
+                                   ? end - start
+                                   : std::min(end, p.in[2]) - std::max<index_t>(start, 0));
+      }
+      div_w[o - ow0] = d;
+    }
+    pool_rows_avx2(p, x + plane * in_plane, y + plane * out_plane, oh0, oh1, ow0, ow1, buf, div_w);
   });
   return true;
 #else
@@ -114,8 +129,13 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
   const index_t out_plane = p.out[0] * p.out[1] * p.out[2];
   const index_t rows = p.planes * p.out[0] * p.out[1];
   const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
-  const index_t per_row = p.out[2] * k_vol;
-  parallel_for(rows, per_row, [&](index_t r) {
+  // Tasks: rows x chunks of columns, a few milliseconds each (the unit of interruption).
+  const index_t cols = std::max<index_t>(
+      1, std::min<index_t>(p.out[2], 4 * kTaskWork / std::max<index_t>(k_vol, 1)));
+  const index_t chunks = (p.out[2] + cols - 1) / cols;
+  parallel_for(rows * chunks, cols * k_vol, [&](index_t rc) {
+    const index_t r = rc / chunks, chunk = rc % chunks;
+    const index_t ow0 = chunk * cols, ow1 = std::min(ow0 + cols, p.out[2]);
     const index_t oh = r % p.out[1], od = (r / p.out[1]) % p.out[0], pl = r / (p.out[1] * p.out[0]);
     const T* xp = x + pl * in_plane;
     T* yr = y + pl * out_plane + (od * p.out[1] + oh) * p.out[2];
@@ -135,7 +155,7 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
                          : std::min(end, p.in[d]) - std::max<index_t>(start, 0);
       }
     }
-    for (index_t ow = 0; ow < p.out[2]; ++ow) {
+    for (index_t ow = ow0; ow < ow1; ++ow) {
       const index_t sw = ow * p.stride[2] - p.pad_before[2];
       index_t e_lo, e_hi;
       tap_range(sw, p.k[2], p.dil[2], p.in[2], &e_lo, &e_hi);

@@ -30,15 +30,17 @@ inline void deinterleave(const float* s, __m256* even, __m256* odd) {
 }  // namespace
 
 void pool_rows_avx2(const PoolParams& p, const float* x, float* y, index_t oh0, index_t oh1,
-                    float* buf, const float* div_w) noexcept {
+                    index_t ow0, index_t ow1, float* buf, const float* div_w) noexcept {
   const bool is_max = p.kind == PoolKind::kMax;
   const float padv = is_max ? -__builtin_inff() : 0.0f;
-  const index_t h = p.in[1], w = p.in[2], ow_n = p.out[2];
+  const index_t h = p.in[1], w = p.in[2], ow_n = ow1 - ow0;
   const index_t kh = p.k[1], kw = p.k[2], sw = p.stride[2], dw = p.dil[2];
-  const index_t pl = p.pad_before[2];
+  // Buffer column i is input column i - pl (negative pl: the chunk starts inside the row).
+  const index_t pl = p.pad_before[2] - ow0 * sw;
   const index_t bw = (ow_n - 1) * sw + (kw - 1) * dw + 1;  // buffer columns
-  const index_t lo = pl < bw ? pl : bw;                     // [lo, hi): input columns
-  const index_t hi = pl + w < bw ? pl + w : bw;
+  auto clamp = [](index_t v, index_t a, index_t b) { return v < a ? a : (v > b ? b : v); };
+  const index_t lo = clamp(pl, 0, bw);                      // [lo, hi): input columns
+  const index_t hi = clamp(pl + w, lo, bw);
   for (index_t j = bw; j < bw + kPoolBufSlack; ++j) buf[j] = padv;  // read by partial vectors
   for (index_t oh = oh0; oh < oh1; ++oh) {
     const index_t sh = oh * p.stride[1] - p.pad_before[1];
@@ -69,7 +71,7 @@ void pool_rows_avx2(const PoolParams& p, const float* x, float* y, index_t oh0, 
       for (index_t j = 0; j < bw; ++j) buf[j] = padv;
     // Horizontal pass: 8 outputs per vector; the last partial vector is computed whole (buf has
     // 16 padding columns past bw) and stored under a mask.
-    float* yr = y + oh * ow_n;
+    float* yr = y + oh * p.out[2] + ow0;
     index_t o = 0;
     if (dw == 1 && (sw == 1 || sw == 2)) {
       float div_h = 1.0f;

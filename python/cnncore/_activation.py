@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from . import _core
+from . import _common, _core
 from ._common import as_input, as_real, check_output_size, compute_dtype, finish, result_dtype, to_core
+
+
+def _fast_within_limit(x, kind, param):
+    """``_core.activation_fast`` for an array whose result fits CNNCORE_MAX_BYTES, else None (the
+    full path then raises MemoryError)."""
+    nbytes = getattr(x, "nbytes", None)
+    if nbytes is None or nbytes > _common.MAX_BYTES:
+        return None
+    return _core.activation_fast(x, kind, param)
+
+
+# The one-call path for native float arrays. The result has the size of an array that already
+# exists, so only a limit set with CNNCORE_MAX_BYTES (read at import) can refuse it: the check costs
+# the default path nothing.
+_fast = _fast_within_limit if _common.MAX_BYTES_FROM_ENV else _core.activation_fast
 
 
 def _apply(fname, kind, x, param=0.0):
     x = as_input(x, "x", fname)
     rtype = result_dtype(x)
     check_output_size(fname, x.shape, rtype.itemsize)
-    y = _core.activation(to_core(x, compute_dtype(rtype)), kind, param)
+    y = _core.activation(to_core(x, compute_dtype(rtype), fname), kind, param)
     return finish(y, rtype)
 
 
@@ -23,7 +38,7 @@ def relu(x):
     >>> cc.relu(np.float32([-1, 2])).dtype
     dtype('float32')
     """
-    y = _core.activation_fast(x, "relu", 0.0)
+    y = _fast(x, "relu", 0.0)
     return y if y is not None else _apply("relu", "relu", x)
 
 
@@ -36,7 +51,7 @@ def leaky_relu(x, negative_slope=0.01):
     array([-0.2,  3. ])
     """
     slope = as_real(negative_slope, "negative_slope", "leaky_relu")
-    y = _core.activation_fast(x, "leaky_relu", slope)
+    y = _fast(x, "leaky_relu", slope)
     return y if y is not None else _apply("leaky_relu", "leaky_relu", x, slope)
 
 
@@ -53,5 +68,5 @@ def elu(x, alpha=1.0):
     array([-0.63212056,  0.        ,  2.        ])
     """
     alpha = as_real(alpha, "alpha", "elu")
-    y = _core.activation_fast(x, "elu", alpha)
+    y = _fast(x, "elu", alpha)
     return y if y is not None else _apply("elu", "elu", x, alpha)

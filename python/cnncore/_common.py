@@ -44,8 +44,19 @@ def compute_dtype(rtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if rtype == np.float32 else np.dtype(np.float64)
 
 
-def to_core(arr: np.ndarray, ctype: np.dtype) -> np.ndarray:
-    """A C-contiguous, aligned, native-endian base ndarray of dtype ``ctype`` (a copy if needed)."""
+def to_core(arr: np.ndarray, ctype: np.dtype, fname: str = "", name: str = "x") -> np.ndarray:
+    """A C-contiguous, aligned, native-endian base ndarray of dtype ``ctype`` (a copy if needed).
+
+    A copy is working memory too: one larger than the limit raises MemoryError before it is made.
+    """
+    nbytes = arr.size * ctype.itemsize
+    if nbytes > MAX_BYTES and not (arr.dtype == ctype and arr.flags.c_contiguous
+                                   and arr.flags.aligned and arr.dtype.isnative):
+        raise MemoryError(
+            f"{fname or 'cnncore'}: converting {name} of shape {arr.shape} and dtype {arr.dtype} "
+            f"to contiguous {ctype} needs {nbytes} bytes ({_human(nbytes)}), more than the "
+            f"{MAX_BYTES} bytes ({_human(MAX_BYTES)}) available"
+        )
     return np.require(arr, dtype=ctype, requirements=["C", "A", "E"])
 
 
@@ -72,17 +83,28 @@ def as_real(value, name: str, fname: str) -> float:
     return float(value)
 
 
-def _memory_limit() -> int:
+def _read_memory_limit():
+    """``(limit in bytes, whether CNNCORE_MAX_BYTES set it)``: the variable when it holds an
+    integer, else the machine's physical memory."""
     env = os.environ.get("CNNCORE_MAX_BYTES")
     if env:
         try:
-            return int(env)
+            return int(env), True
         except ValueError:
             pass
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), False
     except (ValueError, OSError, AttributeError):
-        return 2**48
+        return 2**48, False
+
+
+# Read once, at import (as OMP_NUM_THREADS is): every check of a process sees the same limit, and
+# the repeat-call paths, which skip the checks for shapes already checked, stay right.
+MAX_BYTES, MAX_BYTES_FROM_ENV = _read_memory_limit()
+
+
+def _memory_limit() -> int:
+    return MAX_BYTES
 
 
 def _human(nbytes: int) -> str:
@@ -96,7 +118,8 @@ def _human(nbytes: int) -> str:
 def check_output_size(fname: str, shape, itemsize: int) -> None:
     """Raise MemoryError, before anything is allocated, when the result would not fit.
 
-    The limit is the machine's physical memory, or ``CNNCORE_MAX_BYTES`` when set.
+    The limit is the machine's physical memory, or ``CNNCORE_MAX_BYTES`` when set (read when
+    cnncore is imported).
     """
     count = 1
     for s in shape:

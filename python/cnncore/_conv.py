@@ -131,9 +131,9 @@ def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto
     core_pad = (0,) * (3 - nd) + tuple(p[0] for p in pads)
     check_core_range(fname, stride=core_stride, dilation=core_dil, padding=core_pad)
 
-    xc = to_core(x, ctype).reshape((n, c_in) + lead + tuple(in_sizes))
-    wc = to_core(w, ctype).reshape((c_out, c_per_group) + lead + tuple(kernel))
-    bc = None if b is None else to_core(b, ctype)
+    xc = to_core(x, ctype, fname, "x").reshape((n, c_in) + lead + tuple(in_sizes))
+    wc = to_core(w, ctype, fname, "w").reshape((c_out, c_per_group) + lead + tuple(kernel))
+    bc = None if b is None else to_core(b, ctype, fname, "bias")
     y = _core.conv(xc, wc, bc, core_stride, core_pad, core_dil, lead + tuple(outs), groups, impl)
     y = y.reshape(out_shape)
     if not batched:

@@ -117,8 +117,8 @@ def filter2d(image, kernel, border="zeros"):
     # Channels last, a row holds its pixels' c channels side by side: the core filters the
     # (H, W * c) rows with the kernel's columns c apart, extending the edges by the border rule
     # as it goes (no padded copy of the image, no transposes).
-    x = to_core(planes, ctype).reshape(h, w * c)
-    y = finish(_core.filter2d(x, to_core(k, ctype), c, border), rtype)
+    x = to_core(planes, ctype, fname, "image").reshape(h, w * c)
+    y = finish(_core.filter2d(x, to_core(k, ctype, fname, "kernel"), c, border), rtype)
     out = y.reshape(h, w, c)
     if c == 4:
         out[..., 3] = planes[..., 3]  # alpha passes through

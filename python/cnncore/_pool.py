@@ -54,7 +54,7 @@ def pool_nd(fname, kind, nd, x, kernel_size, stride, padding, dilation, ceil_mod
     before = (0,) * (3 - nd) + tuple(p[0] for p in pads)
     after = (0,) * (3 - nd) + tuple(p[1] for p in pads)
     check_core_range(fname, stride=core_stride, dilation=core_dil, padding=before + after)
-    xc = to_core(x, ctype).reshape((planes,) + lead + tuple(in_sizes))
+    xc = to_core(x, ctype, fname).reshape((planes,) + lead + tuple(in_sizes))
     y = _core.pool(xc, kind, lead + kernel, core_stride, before, after, core_dil,
                    lead + tuple(outs), count_include_pad)
     return finish(y.reshape(out_shape), rtype)

@@ -37,10 +37,10 @@ def _signal(fname, x, w, mode, flip):
     ctype = compute_dtype(rtype)
     check_output_size(fname, outs, rtype.itemsize)
     lead = (1,) * (3 - x.ndim)
-    xc = to_core(x, ctype).reshape((1, 1) + lead + x.shape)
-    wc = to_core(w, ctype)
+    xc = to_core(x, ctype, fname).reshape((1, 1) + lead + x.shape)
+    wc = to_core(w, ctype, fname, "w")
     if flip:
-        wc = to_core(wc[(slice(None, None, -1),) * w.ndim], ctype)
+        wc = to_core(wc[(slice(None, None, -1),) * w.ndim], ctype, fname, "w")
     wc = wc.reshape((1, 1) + lead + w.shape)
     y = _core.conv(xc, wc, None, (1, 1, 1), (0,) * len(lead) + pads, (1, 1, 1), lead + outs, 1)
     return finish(y.reshape(outs), rtype)

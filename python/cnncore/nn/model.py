@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
+from .. import _common
 from . import _engine as _engine_mod
 from . import summary as _summary
 from . import weights as _weights
@@ -13,8 +15,10 @@ from .layers import Input, Layer, _Activation
 
 __all__ = ["Sequential"]
 
-# predict's batches when batch_size is None.
+# predict's batches when batch_size is None: at most this many samples, and at most this much
+# working memory (but always at least one sample).
 DEFAULT_BATCH = 1024
+DEFAULT_BATCH_BYTES = 2**30
 
 
 class Sequential:
@@ -263,7 +267,10 @@ class Sequential:
             float32 one batch at a time (no scaling: a model trained on ``pixels / 255`` wants
             that).
         batch_size : int, optional
-            Samples per forward pass; by default all of them, in batches of at most 1024.
+            Samples per forward pass; by default all of them, in batches of at most 1024 samples
+            and 1 GiB of working memory. A result, or a batch's working memory, larger than the
+            memory limit (physical memory, or ``CNNCORE_MAX_BYTES``) raises ``MemoryError``
+            before anything is allocated.
 
         Returns
         -------
@@ -281,13 +288,25 @@ class Sequential:
         fname = "predict"
         x = self._check_input(x, fname)
         n = x.shape[0]
+        per_sample = self._bytes_per_sample()
         if batch_size is None:
-            batch_size = DEFAULT_BATCH
+            budget = min(DEFAULT_BATCH_BYTES, _common.MAX_BYTES)
+            batch_size = max(1, min(DEFAULT_BATCH, budget // per_sample))
         if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral):
             raise TypeError(f"{fname}: batch_size must be a positive integer, got {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"{fname}: batch_size must be >= 1, got {batch_size}")
         self._engine()  # refuses a model without weights before any work
+        _common.check_output_size(fname, (n,) + self.output_shape, 4)
+        batch = min(n, int(batch_size))
+        if batch * per_sample > _common.MAX_BYTES:
+            need = batch * per_sample
+            raise MemoryError(
+                f"{fname}: a batch of {batch} samples needs {need} bytes "
+                f"({_common._human(need)}) of working memory ({per_sample} bytes a sample), more "
+                f"than the {_common.MAX_BYTES} bytes ({_common._human(_common.MAX_BYTES)}) "
+                f"available; pass a smaller batch_size"
+            )
         if n <= batch_size:
             return self._forward(x)
         out = np.empty((n,) + self.output_shape, np.float32)
@@ -296,6 +315,13 @@ class Sequential:
         return out
 
     __call__ = predict
+
+    def _bytes_per_sample(self) -> int:
+        """Working memory of one sample's forward pass, at most: its float32 copy, the two
+        buffers the activations alternate between and the dense layers' gathered input (each at
+        most as large as the largest layer output) and its result."""
+        sizes = [math.prod(layer.output_shape) for layer in self.layers]
+        return 4 * (sizes[0] + 3 * max(sizes) + sizes[-1])
 
     def _forward(self, x):
         y = np.ascontiguousarray(x, dtype=np.float32)
