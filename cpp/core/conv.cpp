@@ -2,6 +2,8 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 
 #include "conv_gemm.h"
 #include "plane_filter.h"
@@ -51,6 +53,63 @@ void validate(const ConvParams& p, const char* fname) {
       fail(fname, "stride, dilation and padding are too large for int64 indexing");
   }
 }
+
+namespace {
+
+// Whether every weight is finite: NaN and infinity have every exponent bit set.
+template <class T>
+bool all_finite(const T* w, index_t count) noexcept {
+  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr U mask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  U bad = 0;
+  for (index_t i = 0; i < count; ++i) {
+    U bits;
+    std::memcpy(&bits, w + i, sizeof bits);
+    bad |= static_cast<U>((bits & mask) == mask);
+  }
+  return bad == 0;
+}
+
+// The definition with the zero padding taken literally: a tap outside the input adds w * 0 (so a
+// NaN or infinite weight makes NaN wherever it meets the padding, as in IEEE arithmetic on a
+// zero-padded copy). The kernel for weights that are not all finite; same order as conv_ref.
+template <class T>
+void conv_ieee(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
+  const index_t in_vol = p.in[0] * p.in[1] * p.in[2];
+  const index_t out_vol = p.out[0] * p.out[1] * p.out[2];
+  const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
+  parallel_for(p.n * p.c_out * p.out[0], out_vol / p.out[0] * cin_g * k_vol, [&](index_t t) {
+    const index_t od = t % p.out[0], nf = t / p.out[0];
+    const index_t n = nf / p.c_out, f = nf % p.c_out, g = f / cout_g;
+    T* yp = y + nf * out_vol;
+    for (index_t oh = 0; oh < p.out[1]; ++oh)
+      for (index_t ow = 0; ow < p.out[2]; ++ow) {
+        T acc = 0;
+        for (index_t c = 0; c < cin_g; ++c) {
+          const T* xc = x + (n * p.c_in + g * cin_g + c) * in_vol;
+          const T* wc = w + (f * cin_g + c) * k_vol;
+          for (index_t a = 0; a < p.k[0]; ++a) {
+            const index_t id = od * p.stride[0] - p.pad[0] + a * p.dil[0];
+            for (index_t b = 0; b < p.k[1]; ++b) {
+              const index_t ih = oh * p.stride[1] - p.pad[1] + b * p.dil[1];
+              for (index_t e = 0; e < p.k[2]; ++e) {
+                const index_t iw = ow * p.stride[2] - p.pad[2] + e * p.dil[2];
+                const bool inside = id >= 0 && id < p.in[0] && ih >= 0 && ih < p.in[1] &&
+                                    iw >= 0 && iw < p.in[2];
+                const T xv = inside ? xc[(id * p.in[1] + ih) * p.in[2] + iw] : T(0);
+                acc += wc[(a * p.k[1] + b) * p.k[2] + e] * xv;
+              }
+            }
+          }
+        }
+        if (bias) acc += bias[f];
+        yp[(od * p.out[1] + oh) * p.out[2] + ow] = acc;
+      }
+  });
+}
+
+}  // namespace
 
 template <class T>
 void conv_ref(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
@@ -150,6 +209,11 @@ void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* 
 bool conv_gemm_applies(const ConvParams& p) noexcept {
   const index_t cout_g = p.c_out / p.groups;
   return p.k[0] == 1 && p.in[0] == 1 && p.out[0] == 1 && p.pad[0] == 0 && cout_g >= 8;
+}
+
+template <class T>
+bool weights_finite(const ConvParams& p, const T* w) noexcept {
+  return all_finite(w, p.c_out * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2]);
 }
 
 bool conv_c1_applies(const ConvParams& p) noexcept {
@@ -285,6 +349,10 @@ void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T*
                   ConvImpl impl) {
   if (p.n == 0 || p.c_out == 0) return;
   if (impl == ConvImpl::kReference) return conv_ref(p, x, w, bias, y);
+  // The fast kernels skip taps that lie in the padding (they would add w * 0): only a weight
+  // that is not finite can tell, and then the literal kernel runs.
+  if (!all_finite(w, p.c_out * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2]))
+    return conv_ieee(p, x, w, bias, y);
   if (impl == ConvImpl::kDirect) return conv_direct(p, x, w, bias, y);
   if (impl == ConvImpl::kGemm && gemm_forward(p, x, w, bias, y, nullptr, nullptr, false)) return;
   if (plane_forward_applies(p)) return plane_forward(p, x, w, bias, y);
@@ -294,9 +362,11 @@ void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T*
 
 void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
                             const float* packed, const float* bias, float* y,
-                            const FusedActivation* act) {
+                            const FusedActivation* act, bool weights_finite) {
   if (p.n == 0 || p.c_out == 0) return;
-  if (plane_forward_applies(p))
+  if (!weights_finite)
+    conv_ieee(p, x, w, bias, y);
+  else if (plane_forward_applies(p))
     plane_forward(p, x, w, bias, y);
   else if (gemm_forward(p, x, w, bias, y, packed, act))
     return;
@@ -309,6 +379,7 @@ void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
 
 #define CNNCORE_INSTANTIATE(T)                                                                  \
   template void conv_ref<T>(const ConvParams&, const T*, const T*, const T*, T*) noexcept;      \
+  template bool weights_finite<T>(const ConvParams&, const T*) noexcept;                      \
   template void conv_direct<T>(const ConvParams&, const T*, const T*, const T*, T*) noexcept;   \
   template void conv_forward<T>(const ConvParams&, const T*, const T*, const T*, T*, ConvImpl);
 CNNCORE_INSTANTIATE(float)

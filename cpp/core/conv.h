@@ -57,8 +57,16 @@ struct FusedActivation {
 // the GEMM path then skips packing. For callers that run the same weights many times. With `act`,
 // the activation follows: on the GEMM path fused into each band while it is in cache, elsewhere
 // as a pass over y; either way y equals activation_forward(conv_forward(...)) bitwise.
+//
+// Weights that are not all finite (weights_finite(), false) run a literal kernel: a tap in the
+// zero padding adds w * 0, NaN for a NaN or infinite w, as on a zero-padded copy of x. (The
+// fast kernels skip such taps, which only a non-finite weight could tell.) conv_forward checks
+// by itself; callers of conv_forward_prepacked say what they found when they packed.
 void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
                             const float* packed, const float* bias, float* y,
-                            const FusedActivation* act = nullptr);
+                            const FusedActivation* act = nullptr, bool weights_finite = true);
+
+template <class T>
+bool weights_finite(const ConvParams& p, const T* w) noexcept;
 
 }  // namespace cnncore

@@ -66,6 +66,7 @@ void Engine::add_conv(const ConvParams& p, const float* w, const float* bias) {
   if (bias) s.b.assign(bias, bias + p.c_out);
   // Packed for the batch geometry's panels; the packing does not depend on n.
   s.packed = pack_if_gemm(s.conv, s.w.data());
+  s.finite = weights_finite(s.conv, s.w.data());
   macs_ += s.out_size * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2];
   cur_size_ = s.out_size;
   steps_.push_back(std::move(s));
@@ -112,6 +113,7 @@ void Engine::add_dense(index_t in, index_t out, const float* w, const float* bia
   s.conv.c_in = in;
   s.conv.c_out = out;
   s.packed = pack_if_gemm(s.conv, s.w.data());
+  s.finite = weights_finite(s.conv, s.w.data());
   macs_ += in * out;
   cur_size_ = out;
   steps_.push_back(std::move(s));
@@ -236,7 +238,7 @@ const float* Engine::run_steps(std::size_t s0, std::size_t s1, const float* x, i
         p.n = n;
         float* out = next();
         conv_forward_prepacked(p, cur, s.w.data(), simd && s.packed ? s.packed->data() : nullptr,
-                               s.b.empty() ? nullptr : s.b.data(), out, s.fused ? &fused : nullptr);
+                               s.b.empty() ? nullptr : s.b.data(), out, s.fused ? &fused : nullptr, s.finite);
         cur = out;
         break;
       }
@@ -266,7 +268,7 @@ const float* Engine::run_steps(std::size_t s0, std::size_t s1, const float* x, i
         validate(p, "Engine.run");
         float* out = next();
         conv_forward_prepacked(p, cur, s.w.data(), simd && s.packed ? s.packed->data() : nullptr,
-                               s.b.empty() ? nullptr : s.b.data(), out, s.fused ? &fused : nullptr);
+                               s.b.empty() ? nullptr : s.b.data(), out, s.fused ? &fused : nullptr, s.finite);
         cur = out;
         break;
       }

@@ -47,6 +47,7 @@ class Engine {
     ActKind act = ActKind::kRelu;
     float param = 0;
     bool fused = false;                 // conv/dense: the next activation runs inside (act, param)
+    bool finite = true;                 // conv/dense: every weight finite (see conv.h)
     index_t in_size = 0, out_size = 0;  // per sample
     index_t channels = 1;               // softmax: channels; others unused
     std::vector<float> w, b;
