@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from . import _core
 from ._common import as_input, as_real, check_output_size, compute_dtype, finish, result_dtype, to_core
+
+_F32 = np.finfo(np.float32)
+
+
+def _float32_exact_enough(param: float) -> bool:
+    """Whether float32 arithmetic with ``param`` rounded to float32 stays within a few float32
+    ulps of the float64 result: true for 0, NaN, the infinities and the normal float32 range; a
+    finite ``param`` beyond float32's range (it would become inf) or below its normal range (a
+    subnormal, or 0) is not, and is computed in float64 instead."""
+    a = abs(param)
+    return a == 0 or not math.isfinite(param) or float(_F32.tiny) <= a <= float(_F32.max)
 
 
 def _apply(fname, kind, x, param=0.0):
     x = as_input(x, "x", fname)
     rtype = result_dtype(x)
     check_output_size(fname, x.shape, rtype.itemsize)
-    y = _core.activation(to_core(x, compute_dtype(rtype)), kind, param)
-    return finish(y, rtype)
+    ctype = compute_dtype(rtype)
+    if ctype == np.float32 and not _float32_exact_enough(param):
+        ctype = np.dtype(np.float64)
+    y = _core.activation(to_core(x, ctype), kind, param)
+    with np.errstate(over="ignore"):  # float64 results beyond float32's range: +-inf, as IEEE
+        return finish(y, rtype)
 
 
 def relu(x):
@@ -36,7 +55,7 @@ def leaky_relu(x, negative_slope=0.01):
     array([-0.2,  3. ])
     """
     slope = as_real(negative_slope, "negative_slope", "leaky_relu")
-    y = _core.activation_fast(x, "leaky_relu", slope)
+    y = _core.activation_fast(x, "leaky_relu", slope) if _float32_exact_enough(slope) else None
     return y if y is not None else _apply("leaky_relu", "leaky_relu", x, slope)
 
 
@@ -53,5 +72,5 @@ def elu(x, alpha=1.0):
     array([-0.63212056,  0.        ,  2.        ])
     """
     alpha = as_real(alpha, "alpha", "elu")
-    y = _core.activation_fast(x, "elu", alpha)
+    y = _core.activation_fast(x, "elu", alpha) if _float32_exact_enough(alpha) else None
     return y if y is not None else _apply("elu", "elu", x, alpha)
