@@ -56,6 +56,11 @@ bool pool_simd(const PoolParams& p, const float* x, float* y) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1) return false;
   const index_t bw = (p.out[2] - 1) * p.stride[2] + (p.k[2] - 1) * p.dil[2] + 1 + 16;
+  // The row buffer spans every window of a row and the vertical pass visits every kernel row:
+  // a window far larger than the input (a kernel_size or dilation of 2**31 with the padding
+  // that goes with it) would make both huge, so the portable kernel, which visits only the
+  // taps inside the input, takes those.
+  if (bw > 2 * p.in[2] + 4096 || (p.k[1] - 1) * p.dil[1] + 1 > 2 * p.in[1] + 4096) return false;
   std::vector<float> div_w(static_cast<std::size_t>(p.out[2]) + 8, 1.0f);
   if (p.kind == PoolKind::kAvg)
     for (index_t o = 0; o < p.out[2]; ++o) {
@@ -97,7 +102,10 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
   const index_t in_plane = p.in[0] * p.in[1] * p.in[2];
   const index_t out_plane = p.out[0] * p.out[1] * p.out[2];
   const index_t rows = p.planes * p.out[0] * p.out[1];
-  const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
+  // Work per output row, for the thread count: the taps that can land inside the input (a
+  // kernel of 2**31 per dimension must not overflow the product).
+  const index_t k_vol = std::min(p.k[0], p.in[0]) * std::min(p.k[1], p.in[1]) *
+                        std::min(p.k[2], p.in[2]);
   const index_t per_row = p.out[2] * k_vol;
   parallel_for(rows, per_row, [&](index_t r) {
     const index_t oh = r % p.out[1], od = (r / p.out[1]) % p.out[0], pl = r / (p.out[1] * p.out[0]);
@@ -108,15 +116,16 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
     index_t a_lo, a_hi, b_lo, b_hi;
     tap_range(sd, p.k[0], p.dil[0], p.in[0], &a_lo, &a_hi);
     tap_range(sh, p.k[1], p.dil[1], p.in[1], &b_lo, &b_hi);
-    // Divisor factors of the two outer dimensions (average pooling only).
-    index_t div_outer = 1;
+    // Divisor factors of the two outer dimensions (average pooling only), multiplied in
+    // double: window sizes of 2**32 per dimension overflow an int64 product.
+    double div_outer = 1.0;
     if (p.kind == PoolKind::kAvg) {
       for (int d = 0; d < 2; ++d) {
         const index_t start = d == 0 ? sd : sh;
         const index_t end = std::min(start + p.k[d], p.in[d] + p.pad_after[d]);
-        div_outer *= p.count_include_pad
-                         ? end - start
-                         : std::min(end, p.in[d]) - std::max<index_t>(start, 0);
+        div_outer *= static_cast<double>(
+            p.count_include_pad ? end - start
+                                : std::min(end, p.in[d]) - std::max<index_t>(start, 0));
       }
     }
     for (index_t ow = 0; ow < p.out[2]; ++ow) {
@@ -143,7 +152,7 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
           const index_t f = p.count_include_pad
                                 ? end - sw
                                 : std::min(end, p.in[2]) - std::max<index_t>(sw, 0);
-          s /= static_cast<T>(div_outer * f);
+          s /= static_cast<T>(div_outer * static_cast<double>(f));
         }
         yr[ow] = s;
       }

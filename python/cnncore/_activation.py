@@ -10,6 +10,7 @@ from . import _core
 from ._common import as_input, as_real, check_output_size, compute_dtype, finish, result_dtype, to_core
 
 _F32 = np.finfo(np.float32)
+_F64_TINY = float(np.finfo(np.float64).tiny)
 
 
 def _float32_exact_enough(param: float) -> bool:
@@ -18,7 +19,9 @@ def _float32_exact_enough(param: float) -> bool:
     finite ``param`` beyond float32's range (it would become inf) or below its normal range (a
     subnormal, or 0) is not, and is computed in float64 instead."""
     a = abs(param)
-    return a == 0 or not math.isfinite(param) or float(_F32.tiny) <= a <= float(_F32.max)
+    if a == 0 or not math.isfinite(param):
+        return True
+    return float(_F32.tiny) <= a <= float(_F32.max)
 
 
 def _apply(fname, kind, x, param=0.0):
@@ -28,7 +31,15 @@ def _apply(fname, kind, x, param=0.0):
     ctype = compute_dtype(rtype)
     if ctype == np.float32 and not _float32_exact_enough(param):
         ctype = np.dtype(np.float64)
-    y = _core.activation(to_core(x, ctype), kind, param)
+    if 0 < abs(param) < _F64_TINY:
+        # A subnormal parameter: the core would flush it to zero (README, "Speed"), so that
+        # -inf * 1e-320 became NaN; NumPy computes it as IEEE arithmetic says, as the reference.
+        z = to_core(x, np.dtype(np.float64))
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            neg = param * (z if kind == "leaky_relu" else np.expm1(np.minimum(z, 0)))
+            y = np.where(z > 0, z, neg)
+    else:
+        y = _core.activation(to_core(x, ctype), kind, param)
     with np.errstate(over="ignore"):  # float64 results beyond float32's range: +-inf, as IEEE
         return finish(y, rtype)
 

@@ -120,36 +120,41 @@ def check_output_size(fname: str, shape, itemsize: int, cause: str = "") -> None
         )
 
 
-def check_core_range(fname: str, **values) -> None:
-    """Every extent, stride, padding and dilation the core sees must be below 2**62."""
+def check_core_range(fname: str, cause: str = "", **values) -> None:
+    """Every extent, stride, padding and dilation the core sees must be below 2**62.
+
+    ``cause`` names the arguments a value comes from when it is not one of them itself.
+    """
     for name, vals in values.items():
         for v in vals:
             if abs(v) >= MAX_EXTENT:
                 raise OverflowError(
-                    f"{fname}: {name} {v} is beyond the supported range "
-                    f"(absolute values below 2**62)"
+                    f"{fname}: {name} {v}{f' (from {cause})' if cause else ''} is beyond the "
+                    f"supported range (absolute values below 2**62)"
                 )
 
 
-def core_call(fname: str, func, *args):
+def core_call(fname: str, func, *args, cause: str = ""):
     """``func(*args)`` with the core's errors named after the public function ``fname``.
 
     The core's own checks say ``conv:`` or ``pool:``; a work buffer it cannot allocate raises
     ``MemoryError`` (``std::bad_alloc``) or, beyond ``max_size()``, a ValueError from pybind11:
-    both become a MemoryError that names ``fname``.
+    both become a MemoryError that names ``fname`` and ``cause`` (the arguments that set the
+    buffers' sizes).
     """
+    where = f" ({cause})" if cause else ""
     try:
         return func(*args)
     except MemoryError:
         raise MemoryError(
-            f"{fname}: not enough memory for the work buffers of this call"
+            f"{fname}: not enough memory for the work buffers of this call{where}"
         ) from None
     except ValueError as exc:
         msg = str(exc)
         if "max_size" in msg:
             raise MemoryError(
-                f"{fname}: the work buffers of this call would be larger than any allocation "
-                f"({msg})"
+                f"{fname}: the work buffers of this call would be larger than any allocation"
+                f"{where}"
             ) from None
         if msg.startswith(fname + ":"):
             raise

@@ -12,7 +12,15 @@ import math
 import numpy as np
 
 from . import _core
-from ._common import as_input, as_real, check_output_size, compute_dtype, finish, to_core
+from ._common import (
+    as_input,
+    as_real,
+    check_output_size,
+    compute_dtype,
+    core_call,
+    finish,
+    to_core,
+)
 
 # filter2d's border names -> numpy.pad's mode (the table in filter2d's docstring).
 _BORDERS = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "wrap": "wrap"}
@@ -118,7 +126,7 @@ def filter2d(image, kernel, border="zeros"):
     # (H, W * c) rows with the kernel's columns c apart, extending the edges by the border rule
     # as it goes (no padded copy of the image, no transposes).
     x = to_core(planes, ctype).reshape(h, w * c)
-    y = finish(_core.filter2d(x, to_core(k, ctype), c, border), rtype)
+    y = finish(core_call(fname, _core.filter2d, x, to_core(k, ctype), c, border), rtype)
     out = y.reshape(h, w, c)
     if c == 4:
         out[..., 3] = planes[..., 3]  # alpha passes through
