@@ -47,6 +47,8 @@ def _apply(fname, kind, x, param=0.0):
 def relu(x):
     """Rectified linear unit, ``max(0, z)``, element-wise; NaN stays NaN.
 
+    Any shape: an empty array gives an empty array, a 0-d array a 0-d array.
+
     >>> import numpy as np, cnncore as cc
     >>> cc.relu([-2.0, -0.5, 0.0, 1.5])
     array([0. , 0. , 0. , 1.5])
@@ -60,6 +62,13 @@ def relu(x):
 def leaky_relu(x, negative_slope=0.01):
     """Leaky ReLU, ``z`` for ``z > 0`` and ``negative_slope * z`` otherwise (the lecture's
     ``max(eps*z, z)`` for ``0 <= eps < 1``).
+
+    ``negative_slope`` may be any real number, computed as IEEE arithmetic says (as the
+    reference and PyTorch): NaN gives NaN for every ``z <= 0``; ``inf`` gives ``-inf`` for
+    ``z < 0`` and NaN at ``z == 0`` (``inf * 0``). A bool is a TypeError, an integer beyond the
+    float range (``1.8e308``) an OverflowError. Float32 inputs are computed in float32 with the
+    slope rounded to float32, unless it lies outside float32's normal range (``1e300``,
+    ``1e-40``): then in float64, rounded once. Any shape; an empty array gives an empty array.
 
     >>> import cnncore as cc
     >>> cc.leaky_relu([-2.0, 3.0], negative_slope=0.1)
@@ -77,6 +86,10 @@ def elu(x, alpha=1.0):
     ``max(alpha*(e^z - 1), z)``, which agrees only for ``z <= 0``: for ``z > 0`` and ``alpha > 0``,
     ``alpha*(e^z - 1)`` overtakes ``z`` once ``z`` is large, so that form is not used.
     ``elu(-inf) == -alpha``.
+
+    ``alpha`` may be any real number, as ``negative_slope`` in :func:`leaky_relu`: NaN gives NaN
+    for every ``z <= 0``, ``inf`` gives ``-inf`` for ``z < 0`` and NaN at ``z == 0``. Any shape;
+    an empty array gives an empty array.
 
     >>> import cnncore as cc
     >>> cc.elu([-1.0, 0.0, 2.0], alpha=1.0)

@@ -227,6 +227,20 @@ def conv1d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
         ``L_out = floor((L + pad_before + pad_after - dilation*(K-1) - 1) / stride) + 1``.
         dtype ``numpy.result_type(x, w, numpy.float32)``.
 
+    Raises
+    ------
+    ValueError
+        Bad shapes or arguments (a stride, dilation or groups below 1, a negative padding, a
+        kernel reaching past the padded input). An empty batch (``N == 0``) is fine and gives an
+        empty result; no channels, no filters, an empty spatial dimension or an empty kernel is
+        a ValueError.
+    TypeError
+        A bool, float or string where an integer is expected; complex or object arrays.
+    MemoryError, OverflowError
+        A result too large for memory (checked before allocating), or a stride, padding or
+        dilation the core would index at ``2**62`` or more. Any other integer, up to ``2**64``
+        and beyond, gives the exact result (README, "Edge cases and limits").
+
     Examples
     --------
     >>> import cnncore as cc
@@ -254,6 +268,20 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
         ``y[n, f, i, j] = bias[f] + sum_c sum_a sum_b w[f, c, a, b] * x_padded[n, c, i*s_h + a*d_h,
         j*s_w + b*d_w]``, as in ``torch.nn.functional.conv2d``.
 
+    Raises
+    ------
+    ValueError
+        Bad shapes or arguments (a stride, dilation or groups below 1, a negative padding, a
+        kernel reaching past the padded input). An empty batch (``N == 0``) is fine and gives an
+        empty result; no channels, no filters, an empty spatial dimension or an empty kernel is
+        a ValueError.
+    TypeError
+        A bool, float or string where an integer is expected; complex or object arrays.
+    MemoryError, OverflowError
+        A result too large for memory (checked before allocating), or a stride, padding or
+        dilation the core would index at ``2**62`` or more. Any other integer, up to ``2**64``
+        and beyond, gives the exact result (README, "Edge cases and limits").
+
     Examples
     --------
     >>> import cnncore as cc
@@ -279,6 +307,20 @@ def conv3d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     Returns
     -------
     ndarray, shape (N, F, D_out, H_out, W_out) or (F, D_out, H_out, W_out)
+
+    Raises
+    ------
+    ValueError
+        Bad shapes or arguments (a stride, dilation or groups below 1, a negative padding, a
+        kernel reaching past the padded input). An empty batch (``N == 0``) is fine and gives an
+        empty result; no channels, no filters, an empty spatial dimension or an empty kernel is
+        a ValueError.
+    TypeError
+        A bool, float or string where an integer is expected; complex or object arrays.
+    MemoryError, OverflowError
+        A result too large for memory (checked before allocating), or a stride, padding or
+        dilation the core would index at ``2**62`` or more. Any other integer, up to ``2**64``
+        and beyond, gives the exact result (README, "Edge cases and limits").
 
     Examples
     --------

@@ -60,9 +60,10 @@ def filter2d(image, kernel, border="zeros"):
     ----------
     image : array_like, shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
         Any real dtype. Every colour channel is filtered with the same kernel; the alpha channel
-        of an RGBA image is passed through unchanged.
+        of an RGBA image is passed through unchanged. An empty image is a ValueError.
     kernel : array_like, shape (k_h, k_w)
-        Any size, even ones included, including larger than the image. See
+        Any size >= 1, even ones included, including larger than the image (an empty kernel
+        is a ValueError). See
         :mod:`cnncore.filters` for the classic ones.
     border : {'zeros', 'reflect', 'replicate', 'wrap'}
         What lies beyond the edges, for an image row ``a b c d``:

@@ -89,6 +89,10 @@ _POOL_DOC = """{title} pooling over the last {nd} dimension(s) of a channels-fir
     -------
     ndarray of dtype ``numpy.result_type(x, numpy.float32)``
         {result}
+        An empty batch (``N == 0``) gives an empty result; no channels or an empty spatial
+        dimension is a ValueError, as are sizes below 1 or a window larger than the padded input.
+        Integer arguments are exact at any size (a kernel_size of ``2**40`` with its padding is
+        computed); a bool is a TypeError (README, "Edge cases and limits").
 
     Examples
     --------

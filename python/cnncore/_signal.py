@@ -64,6 +64,7 @@ def correlate(x, w, mode="valid"):
     Parameters
     ----------
     x, w : array_like, both 1-D or both 2-D
+        Not empty (an empty ``x`` or ``w`` is a ValueError).
     mode : {'valid', 'same', 'full'}
         ``'full'``: every overlap, ``nx + nw - 1`` samples. ``'same'``: the centre ``nx``
         samples of ``'full'``, starting at ``(nw - 1) // 2``. ``'valid'``: the
