@@ -375,6 +375,61 @@ def test_huge_dilations_with_same_padding_are_computed():
         np.testing.assert_array_equal(y, x * w[:, :, 1:2, 1:2].reshape(1, 2, 1, 1))
 
 
+def far_apart_taps(v):
+    """Two taps v apart both meet the input (one in each of the two windows), so no tap can
+    be dropped: the core's work buffers span the kernel's reach."""
+    x = np.arange(64, dtype=np.float32).reshape(1, 1, 8, 8)
+    w = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
+    kw = dict(stride=(v, 1), dilation=(v, 1), padding=((v, 2 * v), (1, 1)), groups=1)
+    return x, w, np.zeros(1, dtype=np.float32), kw
+
+
+def test_far_apart_live_taps():
+    x, w, b, kw = far_apart_taps(2**12)
+    expect = conv_oracle(2, x, w, b, kw)
+    assert expect[0] == "ok" and expect[1].shape == (1, 1, 2, 8)
+    assert check_against("conv2d", outcome(lambda: cc.conv2d(x, w, b, **kw)), expect,
+                         ("dilation",), "v=2**12", 7) == "ok"
+
+
+SMOKE = r"""
+import resource, sys
+import numpy as np
+import cnncore as cc
+sys.path.insert(0, sys.argv[1])
+from test_param_domain import far_apart_taps, conv_oracle, check_against, outcome
+resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))  # a huge buffer fails at once
+for v in (2**20, 2**30, 2**40):
+    x, w, b, kw = far_apart_taps(v)
+    print(check_against("conv2d", outcome(lambda: cc.conv2d(x, w, b, **kw)),
+                        conv_oracle(2, x, w, b, kw), ("dilation",), f"v={v}", v))
+for v in (2**26, 2**31, 2**40):  # float32 pooling windows far larger than the input
+    x = np.arange(9, dtype=np.float32)[None]
+    assert cc.max_pool1d(x, v, padding=v // 2)[0, 0] == 8
+    assert cc.max_pool1d(x, 2, 1, "same", dilation=v).shape == (1, 9)
+    print("ok")
+"""
+
+
+def test_huge_work_buffers_in_a_memory_limited_subprocess():
+    # In a child limited to 3 GiB of address space: an allocation the size of a kernel's reach
+    # fails there at once (MemoryError) instead of filling this machine's memory.
+    import os
+    import subprocess
+    import sys
+
+    resource = pytest.importorskip("resource")
+    if not hasattr(resource, "RLIMIT_AS"):
+        pytest.skip("no RLIMIT_AS on this platform")
+    env = dict(os.environ, CNNCORE_MAX_BYTES=str(LIMIT), OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-c", SMOKE, os.path.dirname(__file__)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.split()
+    assert len(lines) == 6 and set(lines) <= {"ok", "error"}, run.stdout
+    assert lines[0] == "ok" and lines[3:] == ["ok"] * 3, run.stdout
+
+
 def test_empty_batch_with_a_huge_padding():
     # Regression: an empty batch with padding 2**61 raised "conv: output extents must be >= 1"
     # (the core's message, naming neither conv1d nor the padding).

@@ -181,11 +181,15 @@ def conv_cases(draw, nd):
     dims = st.lists(st.integers(1, MAX_SIZE[nd]), min_size=nd, max_size=nd)
     small = st.lists(st.integers(1, MAX_KERNEL[nd]), min_size=nd, max_size=nd)
     few = st.lists(st.integers(1, 3), min_size=nd, max_size=nd)
+    # Now and then a dilation larger than the input: taps that meet no input element are
+    # dropped before the core, and a kernel with none left gives the bias alone.
+    dilations = st.lists(st.one_of(st.integers(1, 3), st.integers(4, 12)), min_size=nd,
+                         max_size=nd)
     return dict(
         nd=nd, n=draw(st.sampled_from([None, 0, 1, 1, 2, 3])), groups=groups, cpg=cpg,
         fpg=draw(st.integers(1, 3)), sizes=tuple(draw(dims)), kernel=tuple(draw(small)),
         stride=tuple(draw(few)),
-        dilation=tuple(draw(few)) if draw(st.booleans()) else (1,) * nd,
+        dilation=tuple(draw(dilations)) if draw(st.booleans()) else (1,) * nd,
         padding=draw(padding_strategy(nd)), bias=draw(st.booleans()),
         dtypes=tuple(draw(st.sampled_from(DTYPES)) for _ in range(3)),
         style=draw(st.sampled_from(STYLES)),

@@ -158,6 +158,7 @@ def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto
     if None in live:
         # No tap meets the input in any window: every output is the bias alone.
         return _bias_only(out_shape, b, ctype, rtype, batched, want_args)
+    asked = f"stride {stride}, padding {pads}, dilation {dilation}"  # for a MemoryError
     pruned = any(lo > 0 or hi < k - 1 for (lo, hi), k in zip(live, kernel))
     if pruned:
         x_sel, w_sel, befores = [Ellipsis], [Ellipsis], []
@@ -187,7 +188,7 @@ def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto
     bc = None if b is None else to_core(b, ctype)
     y = core_call(fname, _core.conv, xc, wc, bc, core_stride, core_pad, core_dil,
                   lead + tuple(outs), groups, impl,
-                  cause=f"stride {stride}, padding {pads}, dilation {dilation}")
+                  cause=asked)
     y = y.reshape(out_shape)
     if not batched:
         y = y[0]
