@@ -238,9 +238,10 @@ def conv1d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     TypeError
         A bool, float or string where an integer is expected; complex or object arrays.
     MemoryError, OverflowError
-        A result too large for memory (checked before allocating), or a stride, padding or
-        dilation the core would index at ``2**62`` or more. Any other integer, up to ``2**64``
-        and beyond, gives the exact result (README, "Edge cases and limits").
+        A result too large for memory (checked before allocating), a stride, padding or
+        dilation the core would index at ``2**62`` or more, or (with huge dilations whose far
+        apart taps all meet the input) work buffers that do not fit. Other integers, up to
+        ``2**64`` and beyond, give the exact result (README, "Edge cases and limits").
 
     Examples
     --------
@@ -279,9 +280,10 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     TypeError
         A bool, float or string where an integer is expected; complex or object arrays.
     MemoryError, OverflowError
-        A result too large for memory (checked before allocating), or a stride, padding or
-        dilation the core would index at ``2**62`` or more. Any other integer, up to ``2**64``
-        and beyond, gives the exact result (README, "Edge cases and limits").
+        A result too large for memory (checked before allocating), a stride, padding or
+        dilation the core would index at ``2**62`` or more, or (with huge dilations whose far
+        apart taps all meet the input) work buffers that do not fit. Other integers, up to
+        ``2**64`` and beyond, give the exact result (README, "Edge cases and limits").
 
     Examples
     --------
@@ -319,9 +321,10 @@ def conv3d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     TypeError
         A bool, float or string where an integer is expected; complex or object arrays.
     MemoryError, OverflowError
-        A result too large for memory (checked before allocating), or a stride, padding or
-        dilation the core would index at ``2**62`` or more. Any other integer, up to ``2**64``
-        and beyond, gives the exact result (README, "Edge cases and limits").
+        A result too large for memory (checked before allocating), a stride, padding or
+        dilation the core would index at ``2**62`` or more, or (with huge dilations whose far
+        apart taps all meet the input) work buffers that do not fit. Other integers, up to
+        ``2**64`` and beyond, give the exact result (README, "Edge cases and limits").
 
     Examples
     --------
