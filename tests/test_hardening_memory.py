@@ -243,22 +243,15 @@ report(dict(err=err, peak=peak, after=after, peak_reset=peak_reset, in_bytes=in_
             out_bytes=0 if y is None else y.nbytes, allowed=allowed, correct=correct))
 '''
 
-SPARSE_REASON = (
-    "C++: the zero-padded strip (GEMM path: conv_gemm_plan's strip_w = whole padded reach; "
-    "plane_filter: strip of (k_w-1)*dil_w + cols; pool_simd: bw = whole dilated reach) is "
-    "materialised however sparse the taps, so 'same' with a huge dilation, or a huge padding "
-    "with a stride, needs hundreds of MB (GBs for larger values) for a 10-element result; the "
-    "GEMM strip is thread_local and stays allocated after the call. Reported to the lead."
-)
 
 
 
 @pytest.mark.parametrize("case", [
     "gemm-plain", "plane-plain", "pool-plain", "predict",
     "pool-long-row",
-    pytest.param("gemm-strided-padded", marks=pytest.mark.xfail(strict=True, reason=SPARSE_REASON)),
-    pytest.param("gemm-same-dilated", marks=pytest.mark.xfail(strict=True, reason=SPARSE_REASON)),
-    pytest.param("plane-same-dilated", marks=pytest.mark.xfail(strict=True, reason=SPARSE_REASON)),
+    "gemm-strided-padded",
+    "gemm-same-dilated",
+    "plane-same-dilated",
     "pool-same-dilated",
 ])
 def test_working_memory_is_bounded(tmp_path, case):

@@ -206,9 +206,22 @@ void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* 
   });
 }
 
+// Whether the zero-padded strips of the GEMM and plane kernels stay small: their rows span a
+// kernel's whole reach (dilation and padding included), however few taps land in the input, so
+// a huge dilation or padding (a padding of 10**6 with a stride of 100, say) goes to the direct
+// kernel, which visits only the taps inside the input and needs no buffer.
+static bool strip_is_small(const ConvParams& p) noexcept {
+  // A strip's rows span the kernel's reach and (GEMM) the row's reach: beyond about twice the
+  // input's extent, they are mostly padding.
+  const index_t rows = (p.k[1] - 1) * p.dil[1] + 1;
+  const index_t cols = (p.out[2] - 1) * p.stride[2] + (p.k[2] - 1) * p.dil[2] + 1;
+  return rows <= 2 * p.in[1] + 4096 && cols <= 2 * p.in[2] + 4096;
+}
+
 bool conv_gemm_applies(const ConvParams& p) noexcept {
   const index_t cout_g = p.c_out / p.groups;
-  return p.k[0] == 1 && p.in[0] == 1 && p.out[0] == 1 && p.pad[0] == 0 && cout_g >= 8;
+  return p.k[0] == 1 && p.in[0] == 1 && p.out[0] == 1 && p.pad[0] == 0 && cout_g >= 8 &&
+         strip_is_small(p);
 }
 
 template <class T>
@@ -321,7 +334,7 @@ bool gemm_forward(const ConvParams&, const double*, const double*, const double*
 bool plane_forward_applies(const ConvParams& p) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   return cin_g == 1 && cout_g < 8 && p.stride[2] == 1 && p.k[0] == 1 && p.in[0] == 1 &&
-         p.out[0] == 1 && p.pad[0] == 0 && p.pad[1] >= 0 && p.pad[2] >= 0;
+         p.out[0] == 1 && p.pad[0] == 0 && p.pad[1] >= 0 && p.pad[2] >= 0 && strip_is_small(p);
 }
 
 template <class T>

@@ -74,6 +74,10 @@ bool pool_simd(const PoolParams& p, const float* x, float* y) {
   constexpr index_t kBufCols = 16384;
   const index_t reach = (p.k[2] - 1) * p.dil[2] + 1;
   if (reach > kBufCols / 2) return false;
+  // The vertical pass visits every kernel row: a window far taller than the input (a kernel or
+  // dilation of 2**31 with the padding that goes with it) takes the portable kernel too, which
+  // visits only the taps inside the input.
+  if ((p.k[1] - 1) * p.dil[1] + 1 > 2 * p.in[1] + 4096) return false;
   const index_t k_area = p.k[1] * p.k[2];
   index_t cols = std::min<index_t>(p.out[2], (kBufCols - reach) / p.stride[2] + 1);
   cols = std::max<index_t>(1, std::min<index_t>(cols, 4 * kTaskWork / std::max<index_t>(k_area, 1)));
@@ -128,7 +132,10 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
   const index_t in_plane = p.in[0] * p.in[1] * p.in[2];
   const index_t out_plane = p.out[0] * p.out[1] * p.out[2];
   const index_t rows = p.planes * p.out[0] * p.out[1];
-  const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
+  // Work per output, for the thread count and the tasks: the taps that can land inside the
+  // input (a kernel of 2**31 per dimension must not overflow the product).
+  const index_t k_vol = std::min(p.k[0], p.in[0]) * std::min(p.k[1], p.in[1]) *
+                        std::min(p.k[2], p.in[2]);
   // Tasks: rows x chunks of columns, a few milliseconds each (the unit of interruption).
   const index_t cols = std::max<index_t>(
       1, std::min<index_t>(p.out[2], 4 * kTaskWork / std::max<index_t>(k_vol, 1)));
@@ -144,15 +151,16 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
     index_t a_lo, a_hi, b_lo, b_hi;
     tap_range(sd, p.k[0], p.dil[0], p.in[0], &a_lo, &a_hi);
     tap_range(sh, p.k[1], p.dil[1], p.in[1], &b_lo, &b_hi);
-    // Divisor factors of the two outer dimensions (average pooling only).
-    index_t div_outer = 1;
+    // Divisor factors of the two outer dimensions (average pooling only), multiplied in
+    // double: window sizes of 2**32 per dimension overflow an int64 product.
+    double div_outer = 1.0;
     if (p.kind == PoolKind::kAvg) {
       for (int d = 0; d < 2; ++d) {
         const index_t start = d == 0 ? sd : sh;
         const index_t end = std::min(start + p.k[d], p.in[d] + p.pad_after[d]);
-        div_outer *= p.count_include_pad
-                         ? end - start
-                         : std::min(end, p.in[d]) - std::max<index_t>(start, 0);
+        div_outer *= static_cast<double>(
+            p.count_include_pad ? end - start
+                                : std::min(end, p.in[d]) - std::max<index_t>(start, 0));
       }
     }
     for (index_t ow = ow0; ow < ow1; ++ow) {
@@ -179,7 +187,7 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
           const index_t f = p.count_include_pad
                                 ? end - sw
                                 : std::min(end, p.in[2]) - std::max<index_t>(sw, 0);
-          s /= static_cast<T>(div_outer * f);
+          s /= static_cast<T>(div_outer * static_cast<double>(f));
         }
         yr[ow] = s;
       }

@@ -78,9 +78,17 @@ def as_bool(value, name: str, fname: str) -> bool:
 
 
 def as_real(value, name: str, fname: str) -> float:
+    """``value`` as a Python float: any real number but a bool (TypeError), NaN and infinities
+    included; an integer beyond the float range (``abs(value) > 1.8e308``) raises OverflowError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fname}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise OverflowError(
+            f"{fname}: {name} must fit in a float (absolute value at most 1.8e308), got an "
+            f"integer of {int(value).bit_length()} bits"
+        ) from None
 
 
 def _read_memory_limit():
@@ -115,11 +123,12 @@ def _human(nbytes: int) -> str:
     return str(nbytes)
 
 
-def check_output_size(fname: str, shape, itemsize: int) -> None:
+def check_output_size(fname: str, shape, itemsize: int, cause: str = "") -> None:
     """Raise MemoryError, before anything is allocated, when the result would not fit.
 
     The limit is the machine's physical memory, or ``CNNCORE_MAX_BYTES`` when set (read when
-    cnncore is imported).
+    cnncore is imported). ``cause`` names the arguments that set the result's size, for the
+    message.
     """
     count = 1
     for s in shape:
@@ -130,16 +139,47 @@ def check_output_size(fname: str, shape, itemsize: int) -> None:
         raise MemoryError(
             f"{fname}: the result of shape {tuple(int(s) for s in shape)} needs {nbytes} bytes "
             f"({_human(nbytes)}), more than the {limit} bytes ({_human(limit)}) available"
+            + (f"; it comes from {cause}" if cause else "")
         )
 
 
-def check_core_range(fname: str, **values) -> None:
-    """Every stride, padding and dilation the core sees must be below 2**62."""
+def check_core_range(fname: str, cause: str = "", **values) -> None:
+    """Every extent, stride, padding and dilation the core sees must be below 2**62.
+
+    ``cause`` names the arguments a value comes from when it is not one of them itself.
+    """
     for name, vals in values.items():
         for v in vals:
             if abs(v) >= MAX_EXTENT:
                 raise OverflowError(
-                    f"{fname}: {name} {v} is beyond the supported range (absolute values below "
-                    f"2**62)"
+                    f"{fname}: {name} {v}{f' (from {cause})' if cause else ''} is beyond the "
+                    f"supported range (absolute values below 2**62)"
                 )
+
+
+def core_call(fname: str, func, *args, cause: str = ""):
+    """``func(*args)`` with the core's errors named after the public function ``fname``.
+
+    The core's own checks say ``conv:`` or ``pool:``; a work buffer it cannot allocate raises
+    ``MemoryError`` (``std::bad_alloc``) or, beyond ``max_size()``, a ValueError from pybind11:
+    both become a MemoryError that names ``fname`` and ``cause`` (the arguments that set the
+    buffers' sizes).
+    """
+    where = f" ({cause})" if cause else ""
+    try:
+        return func(*args)
+    except MemoryError:
+        raise MemoryError(
+            f"{fname}: not enough memory for the work buffers of this call{where}"
+        ) from None
+    except ValueError as exc:
+        msg = str(exc)
+        if "max_size" in msg:
+            raise MemoryError(
+                f"{fname}: the work buffers of this call would be larger than any allocation"
+                f"{where}"
+            ) from None
+        if msg.startswith(fname + ":"):
+            raise
+        raise ValueError(f"{fname}: {msg}") from None
 
