@@ -170,3 +170,21 @@ def test_one_channel_row_kernel(simd, c_out, groups, size, k, padding):
     _check(x, w, b, padding=padding, groups=groups)
     y = conv_nd("conv2d", 2, x, w, b, 1, padding, 1, groups)
     assert y.tobytes() == conv_nd("conv2d", 2, x, w, b, 1, padding, 1, groups, impl="gemm").tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_subnormal_inputs_count_as_zero_and_come_out_as_zero(simd, dtype):
+    # Inside the kernels subnormals compare as zero (flush-to-zero, see the README): what comes
+    # out must then be a zero too, never a subnormal that kept its sign (relu(-1e-45) < 0) or won
+    # a comparison it could not make (max(-1e-45, 1e-45) = -1e-45).
+    tiny = np.finfo(dtype).smallest_subnormal
+    for n in (2, 7, 8, 9, 33):  # vector bodies and scalar tails
+        x = np.full(n, -tiny, dtype)
+        y = cc.relu(x)
+        assert (y == 0).all() and not np.signbit(y).any(), (n, y)
+        pair = np.tile(np.array([-tiny, tiny], dtype), n)[None, None]
+        for k, s in ((2, 2), (2, 1), (3, 2)):
+            m = cc.max_pool1d(pair, k, s)
+            assert (m == 0).all() and not np.signbit(m).any(), (n, k, s, m)
+        m = cc.max_pool2d(np.tile(pair, (1, 2, 1)).reshape(1, 2, -1), 2)
+        assert (m == 0).all() and not np.signbit(m).any(), (n, m)

@@ -44,7 +44,8 @@ void activation_forward(ActKind kind, T param, const T* x, T* y, index_t count) 
   if (simd_chunks(kind, param, x, y, count)) return;
   switch (kind) {
     case ActKind::kRelu:
-      map_chunks(x, y, count, [](T z) { return z < T(0) ? T(0) : z; });
+      // + 0 flushes a subnormal z, which compares as zero under DAZ (see activation_avx2).
+      map_chunks(x, y, count, [](T z) { return (z < T(0) ? T(0) : z) + T(0); });
       break;
     case ActKind::kLeakyRelu:
       map_chunks(x, y, count, [param](T z) { return z > T(0) ? z : param * z; });

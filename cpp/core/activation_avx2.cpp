@@ -39,9 +39,11 @@ void activation_avx2(ActKind kind, float param, const float* x, float* y, index_
   index_t i = 0;
   switch (kind) {
     case ActKind::kRelu:
-      // max(0, z) returns z when z is NaN (the second operand wins), and z for z = -0.
-      for (; i + 8 <= count; i += 8) _mm256_storeu_ps(y + i, _mm256_max_ps(zero, _mm256_loadu_ps(x + i)));
-      for (; i < count; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+      // max(0, z) returns z when z is NaN (the second operand wins). A subnormal z compares as
+      // zero (DAZ) and would come back unchanged, negative ones included: adding zero flushes it.
+      for (; i + 8 <= count; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_max_ps(zero, _mm256_loadu_ps(x + i)), zero));
+      for (; i < count; ++i) y[i] = (x[i] < 0.0f ? 0.0f : x[i]) + 0.0f;
       break;
     case ActKind::kLeakyRelu:
       for (; i + 8 <= count; i += 8) {

@@ -174,7 +174,7 @@ void pool_forward(const PoolParams& p, const T* x, T* y) {
             const T* xr = xp + ((sd + a * p.dil[0]) * p.in[1] + sh + b * p.dil[1]) * p.in[2] + sw;
             for (index_t e = e_lo; e < e_hi; ++e) m = max_step(m, xr[e * p.dil[2]]);
           }
-        yr[ow] = m;
+        yr[ow] = m + T(0);  // subnormals compare as zero (DAZ): flush the one that won
       } else {
         T s = 0;
         for (index_t a = a_lo; a < a_hi; ++a)

@@ -108,6 +108,8 @@ void pool_rows_avx2(const PoolParams& p, const float* x, float* y, index_t oh0, 
         }
         if (p.kind == PoolKind::kAvg)
           acc = _mm256_div_ps(acc, _mm256_mul_ps(_mm256_set1_ps(div_h), _mm256_loadu_ps(div_w + o0)));
+        else if (is_max)  // subnormals compare as zero (DAZ): flush the one that won
+          acc = _mm256_add_ps(acc, _mm256_setzero_ps());
         return acc;
       };
       for (; o + 8 <= ow_n; o += 8) _mm256_storeu_ps(yr + o, vec_at(o));
@@ -127,6 +129,8 @@ void pool_rows_avx2(const PoolParams& p, const float* x, float* y, index_t oh0, 
             p.count_include_pad ? (sh + kh < h + p.pad_after[1] ? sh + kh : h + p.pad_after[1]) - sh
                                 : (sh + kh < h ? sh + kh : h) - (sh > 0 ? sh : 0));
         acc /= div_h * div_w[o];
+      } else if (is_max) {
+        acc += 0.0f;  // as the vector path
       }
       yr[o] = acc;
     }
