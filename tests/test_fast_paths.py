@@ -202,3 +202,19 @@ def test_activations_streamed_past_the_caches_equal_the_cached_path(simd, name, 
         big = f(x[off:off + n])
         pieces = np.concatenate([f(x[off + i:off + min(n, i + 300_001)]) for i in range(0, n, 300_001)])
         assert big.tobytes() == pieces.tobytes(), (name, off)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "sum"])
+def test_pool_2x2_rows_of_every_width(simd, kind):
+    # The 2x2 stride-2 kernel runs over the rows of all planes at once; a row's last partial
+    # vector is stored whole when the rows after it are its own to write later, masked at the
+    # end of a task: every width (1 to 3 vectors), odd heights and widths (floor), 1 to 3 planes.
+    f = getattr(cc, f"{kind}_pool2d")
+    ref = getattr(reference, f"{kind}_pool2d")
+    for w in range(2, 52, 3):
+        for h, planes in ((2, 1), (5, 3), (17, 2)):
+            x = rng.standard_normal((planes, 1, h, w)).astype(np.float32)
+            x.flat[rng.integers(0, x.size, 2)] = np.nan
+            y = f(x, 2)
+            r = ref(x.astype(np.float64), 2)
+            np.testing.assert_allclose(y, r, rtol=1e-6, atol=1e-6, err_msg=f"{kind} {h}x{w}")

@@ -173,8 +173,15 @@ void pool2x2_rows_avx2(const PoolParams& p, const float* x, float* y, index_t r0
     index_t o = 0;
     for (; o + 8 <= ow_n; o += 8) _mm256_storeu_ps(yr + o, block(s0 + 2 * o, s1 + 2 * o, 8));
     if (o < ow_n) {
-      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(ow_n - o)), lane);
-      _mm256_maskstore_ps(yr + o, m, block(s0 + 2 * o, s1 + 2 * o, ow_n - o));
+      if ((r - r0) * ow_n + o + 8 <= (r1 - r0) * ow_n && r + 8 < r1) {
+        // The lanes past the row's end fall on the next rows' outputs, which this call writes
+        // later (and their inputs lie inside x): a plain store, no masked one (slow on some
+        // CPUs).
+        _mm256_storeu_ps(yr + o, block(s0 + 2 * o, s1 + 2 * o, 8));
+      } else {
+        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(ow_n - o)), lane);
+        _mm256_maskstore_ps(yr + o, m, block(s0 + 2 * o, s1 + 2 * o, ow_n - o));
+      }
     }
   }
 }
