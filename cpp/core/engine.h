@@ -59,6 +59,8 @@ class Engine {
   AlignedFloats buf_[3];
   std::mutex busy_;
   void run_with(const float* x, index_t n, float* y, AlignedFloats* bufs);
+  void run_group(const float* x, index_t n, float* y, AlignedFloats* bufs,
+                 std::size_t first_dense);
   // Steps [s0, s1) on n samples at x, in bufs[0] and bufs[1]; returns the result (or null when
   // interrupted). *transposed: whether the data is in the dense layers' (features, n) layout.
   const float* run_steps(std::size_t s0, std::size_t s1, const float* x, index_t n,
