@@ -24,6 +24,7 @@ namespace {
 std::atomic<int> g_threads{0};  // 0: OpenMP's default
 std::atomic<InterruptPoll> g_poll{nullptr};
 thread_local Interruptible* t_call = nullptr;
+thread_local int t_serial = 0;
 std::atomic<bool> g_parallel_used{false};
 std::atomic<bool> g_forked_after_parallel{false};
 
@@ -56,7 +57,7 @@ int process_default() noexcept {
 
 int num_threads() noexcept {
 #if defined(CNNCORE_HAVE_OPENMP)
-  if (g_forked_after_parallel.load(std::memory_order_relaxed)) return 1;
+  if (t_serial > 0 || g_forked_after_parallel.load(std::memory_order_relaxed)) return 1;
   // Inside a parallel region (the engine runs a sub-batch per thread) every kernel runs serially.
   if (omp_in_parallel()) return 1;
   const int set = g_threads.load(std::memory_order_relaxed);
@@ -92,6 +93,9 @@ DenormalGuard::~DenormalGuard() {
   _mm_setcsr(saved_);
 #endif
 }
+
+SerialScope::SerialScope() noexcept { ++t_serial; }
+SerialScope::~SerialScope() { --t_serial; }
 
 void set_interrupt_poll(InterruptPoll poll) noexcept { g_poll.store(poll); }
 InterruptPoll interrupt_poll() noexcept { return g_poll.load(std::memory_order_relaxed); }

@@ -78,6 +78,15 @@ class AlignedFloats {
 int num_threads() noexcept;
 void set_num_threads(int n) noexcept;
 
+// While alive, num_threads() is 1 on the calling thread: for callers that know a whole sequence
+// of kernels is too small to be worth waking other threads for (the engine at batch 1).
+class SerialScope {
+ public:
+  SerialScope() noexcept;
+  ~SerialScope();
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+};
 bool have_openmp() noexcept;
 
 // The work (elementary operations) a kernel aims to put in one task when it can choose: about a

@@ -55,6 +55,7 @@ class Engine {
   };
   std::vector<Step> steps_;
   index_t in_size_ = 0, cur_size_ = 0;
+  index_t macs_ = 0;  // multiply-accumulates per sample (convolutions and dense layers)
   AlignedFloats buf_[3];
   std::mutex busy_;
   void run_with(const float* x, index_t n, float* y, AlignedFloats* bufs);
