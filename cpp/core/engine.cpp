@@ -154,8 +154,10 @@ void Engine::run(const float* x, index_t n, float* y) {
     return;
   }
 #endif
-  // A small call (the lecture's network at batch 1: 3 M MACs, ~50 us) runs on this thread alone:
-  // waking the others for every layer would cost more than it saves.
+  // A small call (the lecture's network at batch 1: 3 M MACs) runs on this thread alone. Its
+  // kernels could share it out layer by layer (75 us instead of 89 on two idle cores), but every
+  // layer would then wait for the other thread, and when that one's core is busy with another
+  // process the call takes milliseconds (158 images/s against 11,000, measured in one run).
   std::optional<SerialScope> serial;
   if (n * macs_ < kSerialMacs) serial.emplace();
   std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
