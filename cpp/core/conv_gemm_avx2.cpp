@@ -200,8 +200,9 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
             }
             const float* srow = xg + (c * h_in + ih) * w_in;
             // Columns [lo, hi) of the strip lie inside the input row: copied with vector moves;
-            // the padding on either side is zero.
-            const index_t lo = lo_min(p.pad[2], row_len);
+            // the padding on either side is zero. A negative padding (the core accepts one: the
+            // windows start inside the row) leaves no zeros on the left.
+            const index_t lo = lo_max(0, lo_min(p.pad[2], row_len));
             const index_t hi = lo_max(lo, lo_min(row_len, p.pad[2] + w_in));
             for (index_t i = 0; i < lo; ++i) dst[i] = 0.0f;
             const float* from = srow + (lo - p.pad[2]);

@@ -25,6 +25,9 @@ void validate(const PlaneFilterParams& p, const char* fname) {
 
 namespace {
 
+// The largest strip (elements) a thread may use; past it, plane_filter_direct.
+constexpr index_t kDirectLimit = index_t(1) << 22;
+
 // Where strip index i (0 <= i) of an axis of length n, offset by -pad, reads: -1 for a zero.
 inline index_t border_index(index_t i, index_t n, Border border) noexcept {
   if (i >= 0 && i < n) return i;
@@ -71,6 +74,36 @@ void plane_rows_generic(const T* strip, index_t strip_stride, index_t rows, inde
   }
 }
 
+// Each output straight from the input, every tap through the border rule: no strip, no scratch.
+// For windows whose dilated reach is huge (a strip would hold mostly rows and columns no tap
+// reads). Same per-output order as plane_rows_generic: the taps (a, b) in order from 0, zeros
+// multiplied too, then the bias.
+template <class T>
+void plane_filter_direct(const PlaneFilterParams& p, const T* x, const T* w, const T* bias, T* y,
+                         int threads) {
+  const index_t C = p.chan, k_area = p.k_h * p.k_w;
+  const index_t in_plane = p.in_h * p.in_w * C, out_row = p.out_w * C;
+  parallel_tasks(p.planes * p.out_h, threads, [&](index_t t, int) {
+    const index_t plane = t / p.out_h, i = t % p.out_h;
+    const T* xp = x + (plane / p.multiplier) * in_plane;
+    const T* wp = w + (plane % p.kernels) * k_area;
+    T* yr = y + t * out_row;
+    for (index_t j = 0; j < p.out_w; ++j)
+      for (index_t c = 0; c < C; ++c) {
+        T acc = T(0);
+        for (index_t a = 0; a < p.k_h; ++a) {
+          const index_t ih = border_index(i * p.stride_h + a * p.dil_h - p.pad_top, p.in_h, p.border);
+          for (index_t b = 0; b < p.k_w; ++b) {
+            const index_t iw = border_index(j + b * p.dil_w - p.pad_left, p.in_w, p.border);
+            const T v = ih < 0 || iw < 0 ? T(0) : xp[(ih * p.in_w + iw) * C + c];
+            acc += wp[a * p.k_w + b] * v;
+          }
+        }
+        yr[j * C + c] = bias ? acc + bias[plane % p.kernels] : acc;
+      }
+  });
+}
+
 bool use_avx2(const float*) { return simd_level() == SimdLevel::kAvx2; }
 bool use_avx2(const double*) { return false; }
 
@@ -100,6 +133,13 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   const index_t reach_w = (p.k_w - 1) * p.dil_w;  // extra strip pixels beyond a chunk's outputs
   auto strip_rows = [&](index_t r) { return (r - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1; };
   auto stride_of = [&](index_t cols) { return ((( cols + reach_w) * C + 7) / 8) * 8 + 8; };
+  // Elements of a strip, or -1 beyond kMaxExtent (validate() bounds each factor, not the product).
+  auto strip_size = [&](index_t r, index_t cols) { return checked_mul(strip_rows(r), stride_of(cols)); };
+  // The smallest strip the loop below can reach (one row of outputs, at most 256 columns) still
+  // too large: huge dilations, whose taps are far apart. Decided before the thread count plays
+  // any part, so every thread count takes the same path.
+  const index_t smallest = strip_size(1, std::min<index_t>(p.out_w, 256));
+  if (smallest < 0 || smallest > kDirectLimit) return plane_filter_direct(p, x, w, bias, y, threads);
   // Tasks: planes x bands of rows x chunks of columns; enough for every thread, with strips of
   // at most 256 KiB (a 1-D signal of a million samples is cut into column chunks).
   const index_t want_tasks = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
@@ -114,7 +154,7 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   }
   // Shrink the strip by rows while bands stay tall (the halo of k_h - 1 rows is copied once per
   // band), then by columns (wide colour rows), then by rows again.
-  while (strip_rows(rows) * stride_of(cols) > limit && (rows > 1 || cols > 256)) {
+  while ((strip_size(rows, cols) < 0 || strip_size(rows, cols) > limit) && (rows > 1 || cols > 256)) {
     if (rows > 16 || (rows > 1 && cols <= 256))
       rows = (rows + 1) / 2;
     else

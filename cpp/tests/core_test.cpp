@@ -1,5 +1,6 @@
-// core_test.cpp - the core on its own, without Python: the lecture's examples and the direct
-// convolution against the reference kernel over random shapes. Exit status 0 when all pass.
+// core_test.cpp - the core on its own, without Python: the lecture's examples, the direct
+// convolution against the reference kernel over random shapes, and the plane filter with huge
+// dilations against a naive loop. Exit status 0 when all pass.
 //   cmake -S . -B build/core -DCNNCORE_BUILD_CORE_TESTS=ON && cmake --build build/core && \
 //   ctest --test-dir build/core
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "core/conv.h"
+#include "core/plane_filter.h"
 #include "core/pool.h"
 
 using cnncore::index_t;
@@ -106,9 +108,78 @@ static void direct_vs_reference() {
   }
 }
 
+// The plane filter with dilations so large that a strip of border-extended rows cannot be held
+// (the path without a strip), every border rule, against a naive loop over the taps.
+static index_t border_ref(index_t i, index_t n, cnncore::Border border) {
+  if (i >= 0 && i < n) return i;
+  switch (border) {
+    case cnncore::Border::kZeros: return -1;
+    case cnncore::Border::kReplicate: return i < 0 ? 0 : n - 1;
+    case cnncore::Border::kWrap: return ((i % n) + n) % n;
+    case cnncore::Border::kReflect101: {
+      if (n == 1) return 0;
+      const index_t period = 2 * (n - 1), r = ((i % period) + period) % period;
+      return r < n ? r : period - r;
+    }
+  }
+  return -1;
+}
+
+static void plane_filter_huge_dilation() {
+  std::mt19937_64 rng(11);
+  auto pick = [&](index_t lo, index_t hi) {
+    return std::uniform_int_distribution<index_t>(lo, hi)(rng);
+  };
+  for (int trial = 0; trial < 200; ++trial) {
+    cnncore::PlaneFilterParams p;
+    p.border = static_cast<cnncore::Border>(trial % 4);
+    p.chan = pick(1, 3);
+    p.multiplier = pick(1, 2);
+    p.planes = p.multiplier * pick(1, 2);
+    p.kernels = p.planes;
+    p.in_h = pick(1, 4);
+    p.in_w = pick(1, 5);
+    p.k_h = pick(1, 3);
+    p.k_w = pick(1, 3);
+    p.dil_h = (index_t(1) << pick(30, 50)) + pick(0, 3);
+    p.dil_w = (index_t(1) << pick(30, 50)) + pick(0, 3);
+    p.stride_h = p.dil_h + pick(-1, 1);
+    p.pad_top = pick(0, (p.k_h - 1) * p.dil_h);
+    p.pad_left = pick(0, (p.k_w - 1) * p.dil_w);
+    p.out_h = pick(1, 3);
+    p.out_w = pick(1, 4);
+    cnncore::validate(p, "test");
+    const index_t in_plane = p.in_h * p.in_w * p.chan, out_plane = p.out_h * p.out_w * p.chan;
+    std::vector<double> x(p.planes / p.multiplier * in_plane), w(p.kernels * p.k_h * p.k_w),
+        b(p.kernels), y(p.planes * out_plane), want(y.size());
+    std::uniform_int_distribution<int> v(-4, 4);
+    for (auto& e : x) e = v(rng);
+    for (auto& e : w) e = v(rng);
+    for (auto& e : b) e = v(rng);
+    cnncore::plane_filter<double>(p, x.data(), w.data(), b.data(), y.data());
+    for (index_t pl = 0; pl < p.planes; ++pl)
+      for (index_t i = 0; i < p.out_h; ++i)
+        for (index_t j = 0; j < p.out_w; ++j)
+          for (index_t c = 0; c < p.chan; ++c) {
+            double s = 0;
+            for (index_t a = 0; a < p.k_h; ++a)
+              for (index_t e = 0; e < p.k_w; ++e) {
+                const index_t ih = border_ref(i * p.stride_h + a * p.dil_h - p.pad_top, p.in_h, p.border);
+                const index_t iw = border_ref(j + e * p.dil_w - p.pad_left, p.in_w, p.border);
+                if (ih >= 0 && iw >= 0)
+                  s += w[(pl % p.kernels) * p.k_h * p.k_w + a * p.k_w + e] *
+                       x[(pl / p.multiplier) * in_plane + (ih * p.in_w + iw) * p.chan + c];
+              }
+            want[pl * out_plane + (i * p.out_w + j) * p.chan + c] = s + b[pl % p.kernels];
+          }
+    for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == want[i]);  // integer data: exact
+  }
+}
+
 int main() {
   lecture_examples();
   direct_vs_reference();
+  plane_filter_huge_dilation();
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
   return failures ? 1 : 0;
 }

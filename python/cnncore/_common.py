@@ -128,11 +128,15 @@ def check_output_size(fname: str, shape, itemsize: int, cause: str = "") -> None
 
     The limit is the machine's physical memory, or ``CNNCORE_MAX_BYTES`` when set (read when
     cnncore is imported). ``cause`` names the arguments that set the result's size, for the
-    message.
+    message. An empty result (an empty batch) needs no memory, but NumPy still refuses a shape
+    whose non-zero extents multiply past its index range: that one raises MemoryError here too,
+    with our name.
     """
     count = 1
+    nonzero = 1
     for s in shape:
         count *= int(s)
+        nonzero *= int(s) or 1
     nbytes = count * itemsize
     limit = _memory_limit()
     if nbytes > limit:
@@ -141,10 +145,16 @@ def check_output_size(fname: str, shape, itemsize: int, cause: str = "") -> None
             f"({_human(nbytes)}), more than the {limit} bytes ({_human(limit)}) available"
             + (f"; it comes from {cause}" if cause else "")
         )
+    if nonzero * itemsize > np.iinfo(np.intp).max:
+        raise MemoryError(
+            f"{fname}: the result of shape {tuple(int(s) for s in shape)} is empty, but its other "
+            f"extents are too large for a NumPy array"
+        )
 
 
 def check_core_range(fname: str, cause: str = "", **values) -> None:
-    """Every extent, stride, padding and dilation the core sees must be below 2**62.
+    """Every stride, padding, dilation and output extent the core sees, and the reach of every
+    window into the padded input, must be below 2**62 (the core's own checks, with our name).
 
     ``cause`` names the arguments a value comes from when it is not one of them itself.
     """

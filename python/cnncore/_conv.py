@@ -179,7 +179,13 @@ def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto
     core_stride = lead + tuple(1 if o == 1 else s for o, s in zip(outs, stride))
     core_dil = lead + tuple(1 if k == 1 else d for k, d in zip(kernel, dilation))
     core_pad = (0,) * (3 - nd) + tuple(p[0] for p in pads)
-    check_core_range(fname, stride=core_stride, dilation=core_dil, padding=core_pad)
+    # The core's indexing bound: the last window's last tap, (out-1)*s + d*(k-1), plus the padding.
+    core_out = lead + tuple(outs)
+    core_k = lead + tuple(kernel)
+    reach = [(o - 1) * s + d * (k - 1) + abs(p)
+             for o, s, d, k, p in zip(core_out, core_stride, core_dil, core_k, core_pad)]
+    check_core_range(fname, stride=core_stride, dilation=core_dil, padding=core_pad,
+                     **{"output size": outs, "window reach (with the padding)": reach})
     if n == 0:  # an empty batch: an empty result, the core has nothing to do
         return _bias_only(out_shape, b, ctype, rtype, batched, want_args)
 

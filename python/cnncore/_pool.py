@@ -59,7 +59,12 @@ def pool_nd(fname, kind, nd, x, kernel_size, stride, padding, dilation, ceil_mod
     core_dil = lead + tuple(1 if k == 1 else d for k, d in zip(kernel, dilation))
     before = (0,) * (3 - nd) + tuple(p[0] for p in pads)
     after = (0,) * (3 - nd) + tuple(p[1] for p in pads)
-    check_core_range(fname, stride=core_stride, dilation=core_dil, padding=before + after)
+    core_out, core_k = lead + tuple(outs), lead + tuple(kernel)
+    reach = [(o - 1) * s + d * (k - 1) + p
+             for o, s, d, k, p in zip(core_out, core_stride, core_dil, core_k, before)]
+    reach += [i + p + k for i, p, k in zip(lead + tuple(in_sizes), after, core_k)]
+    check_core_range(fname, stride=core_stride, dilation=core_dil, padding=before + after,
+                     **{"output size": outs, "window reach (with the padding)": reach})
     if planes == 0:  # an empty batch: an empty result, the core has nothing to do
         return np.zeros(out_shape, dtype=rtype)
     xc = to_core(x, ctype, fname).reshape((planes,) + lead + tuple(in_sizes))
