@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <climits>
 #include <new>
 #include <stdexcept>
 
@@ -49,9 +50,12 @@ class AlignedFloats {
   AlignedFloats(const AlignedFloats&) = delete;
   AlignedFloats& operator=(const AlignedFloats&) = delete;
   ~AlignedFloats() { ::operator delete[](raw_, std::align_val_t(64)); }
+  // Throws std::bad_alloc for a count whose byte size does not fit (it would wrap).
   void resize(index_t count) {
     ::operator delete[](raw_, std::align_val_t(64));
     raw_ = nullptr;
+    size_ = 0;
+    if (count > PTRDIFF_MAX / static_cast<index_t>(sizeof(float))) throw std::bad_alloc();
     size_ = count;
     if (count > 0)
       raw_ = static_cast<float*>(::operator new[](static_cast<std::size_t>(count) * sizeof(float),

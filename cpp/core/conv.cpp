@@ -361,11 +361,11 @@ template <class T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                   ConvImpl impl) {
   if (p.n == 0 || p.c_out == 0) return;
-  if (impl == ConvImpl::kReference) return conv_ref(p, x, w, bias, y);
-  // The fast kernels skip taps that lie in the padding (they would add w * 0): only a weight
-  // that is not finite can tell, and then the literal kernel runs.
+  // Every other kernel skips taps that lie in the padding (they would add w * 0): only a weight
+  // that is not finite can tell, and then the literal kernel runs, whatever impl asks for.
   if (!all_finite(w, p.c_out * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2]))
     return conv_ieee(p, x, w, bias, y);
+  if (impl == ConvImpl::kReference) return conv_ref(p, x, w, bias, y);
   if (impl == ConvImpl::kDirect) return conv_direct(p, x, w, bias, y);
   if (impl == ConvImpl::kGemm && gemm_forward(p, x, w, bias, y, nullptr, nullptr, false)) return;
   if (plane_forward_applies(p)) return plane_forward(p, x, w, bias, y);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <optional>
 
 #include "conv_gemm.h"
@@ -102,6 +103,7 @@ void Engine::add_activation(ActKind kind, float param) {
 }
 
 void Engine::add_dense(index_t in, index_t out, const float* w, const float* bias) {
+  if (in < 1 || out < 1) fail("Engine.add_dense", "a dense layer needs at least one input and output");
   if (in != cur_size_) fail("Engine.add_dense", "input size does not follow the previous step");
   Step s;
   s.kind = Kind::kDense;
@@ -143,14 +145,24 @@ void Engine::run(const float* x, index_t n, float* y) {
   if (threads > 1 && n >= 2 * threads) {
     note_parallel_region();
     Interruptible* call = Interruptible::current();
+    // An exception must not leave an OpenMP region (std::terminate): the first one thrown
+    // (std::bad_alloc growing a buffer) is kept and rethrown after it.
+    std::exception_ptr error;
+    std::mutex error_lock;
 #pragma omp parallel num_threads(threads)
     {
       Interruptible::Adopt adopt(call);
       const index_t t = omp_get_thread_num(), T = omp_get_num_threads();
       const index_t lo = n * t / T, hi = n * (t + 1) / T;
       thread_local AlignedFloats bufs[3];
-      if (hi > lo) run_with(x + lo * in_size_, hi - lo, y + lo * cur_size_, bufs);
+      try {
+        if (hi > lo) run_with(x + lo * in_size_, hi - lo, y + lo * cur_size_, bufs);
+      } catch (...) {
+        std::lock_guard<std::mutex> guard(error_lock);
+        if (!error) error = std::current_exception();
+      }
     }
+    if (error) std::rethrow_exception(error);
     return;
   }
 #endif
@@ -284,8 +296,7 @@ const float* Engine::run_steps(std::size_t s0, std::size_t s1, const float* x, i
           *transposed = true;
         }
         ConvParams p = s.conv;
-        p.in[2] = p.out[2] = n;  // one image, n pixels
-        validate(p, "Engine.run");
+        p.in[2] = p.out[2] = n;  // one image, n pixels (in, out >= 1 checked by add_dense)
         float* out = next();
         conv_forward_prepacked(p, cur, s.w.data(), simd && s.packed ? s.packed->data() : nullptr,
                                s.b.empty() ? nullptr : s.b.data(), out, s.fused ? &fused : nullptr, s.finite);

@@ -155,6 +155,11 @@ def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto
     # them, so that a huge dilation (a 'same' padding of 2**40 around a 3-tap kernel) leaves a
     # small problem instead of work buffers as long as the kernel's reach.
     live = [_live_taps(*args) for args in zip(in_sizes, kernel, stride, dilation, pads, outs)]
+    if (any(t is None or t[0] > 0 or t[1] < k - 1 for t, k in zip(live, kernel))
+            and not np.isfinite(w).all()):
+        # A NaN or infinite weight on a tap that meets only padding still counts (0 * inf is
+        # NaN, as the reference and PyTorch compute): nothing is dropped then.
+        live = [(0, k - 1) for k in kernel]
     if None in live:
         # No tap meets the input in any window: every output is the bias alone.
         return _bias_only(out_shape, b, ctype, rtype, batched, want_args)
