@@ -51,7 +51,6 @@ if __name__ == "__main__":
 
 import collections
 import math
-import operator
 import warnings
 
 import numpy as np
@@ -73,44 +72,10 @@ class Finding(AssertionError):
 
 # Findings reported and not fixed yet; the checks that would trip on them are narrowed (and say
 # where). Each has a test in tests/test_fuzz_regressions.py.
-KNOWN_ISSUES = [
-    "conv: with inf/NaN weights, the zero padding gives NaN (0 * inf) on some paths, as PyTorch "
-    "and the reference do, and is skipped on others (the direct and naive kernels, conv.cpp)",
-    "conv, float32 GEMM path (AVX2, 8+ filters per group): the scratch strip is sized by the "
-    "padded reach of the windows whatever the output's size (GBs for a 1-element result), and "
-    "past 2**62 floats its byte count wraps in AlignedFloats::resize: a heap-buffer-overflow "
-    "write (conv.cpp conv_gemm_plan/gemm_forward, common.h). The fuzzer does not ask that path "
-    "for padded inputs above 2**22 elements",
-    "_core.Engine: add_dense accepts a layer with 0 inputs; Engine.run then throws from "
-    "validate() inside its OpenMP region (2 threads, batch >= 4), which calls std::terminate: "
-    "the process aborts. The fuzzer adds no dense layer with 0 inputs",
-]
-MAX_PADDED = 1 << 22
-
-
-def _gemm_may_apply(x, w, bias, groups) -> bool:
-    """Whether a public conv call may take the float32 GEMM path (KNOWN_ISSUES[1])."""
-    try:
-        f32 = np.result_type(*[np.asarray(a) for a in (x, w, bias) if a is not None],
-                             np.float32) == np.float32
-        return f32 and "avx2" in LEVELS and np.shape(w)[0] // operator.index(groups) >= 8
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _padded_elements(x, w, kwargs, nd):
-    """Elements of the zero-padded copy of x a conv call may make (0 if the call must fail)."""
-    try:
-        xs, ws = np.shape(x), np.shape(w)
-        pads, _, _, _ = shapes.conv_output_shape(
-            xs[-nd:], ws[-nd:], kwargs.get("stride", 1), kwargs.get("padding", 0),
-            kwargs.get("dilation", 1))
-    except Exception:  # noqa: BLE001
-        return 0
-    total = math.prod(xs[:-nd])   # an empty batch copies nothing
-    for i, (b, a) in zip(xs[-nd:], pads):
-        total *= i + b + a
-    return total
+# Findings the decoder steered around while they were open; all three are fixed now (see
+# tests/test_fuzz_regressions.py): inf/NaN weights on zero padding, the float32 GEMM path's
+# scratch sized by the padded reach, and an Engine dense layer with no inputs.
+KNOWN_ISSUES: list = []
 
 
 def _nonfinite(*arrays) -> bool:
@@ -313,10 +278,9 @@ def assert_close(y, ref, ref_abs, terms, what, pad_nan=False):
     Relative to ``ref_abs``, the sum of the terms' magnitudes (cancellation makes the result itself
     the wrong scale); NaN where the reference has NaN, the same infinities.
 
-    ``pad_nan``: the weights hold inf or NaN and the input is zero-padded. The reference (and
-    PyTorch) multiply the padding's zeros too, so ``0 * inf`` makes NaN; some of the core's paths
-    skip the padding taps instead (KNOWN_ISSUES[0]). There, a result that is not NaN where the
-    reference is NaN is let through; nothing else is.
+    ``pad_nan``: let through a result that is not NaN where the reference is NaN (kept for
+    investigations; no caller needs it since every path multiplies the padding as the reference
+    does when a weight is not finite).
     """
     STATS["compared"] += 1
     y = np.asarray(y)
@@ -440,8 +404,6 @@ def case_conv(src: Source):
         kwargs["groups"] = groups
     func, rfunc = getattr(cc, fname), getattr(reference, fname)
     args = (x, w) if bias is None and src.chance(0.5) else (x, w, bias)
-    if _padded_elements(x, w, kwargs, nd) > MAX_PADDED and _gemm_may_apply(x, w, bias, groups):
-        return   # KNOWN_ISSUES[1]
     snaps = _snapshot(args)
     y, exc = _call(fname, func, args, kwargs)
     _unchanged(snaps, fname)
@@ -451,9 +413,8 @@ def case_conv(src: Source):
     if not src.big:
         wa = np.asarray(w)
         terms = int(np.prod(wa.shape[1:])) + 1
-        padded = kwargs.get("padding", 0) not in (0, "valid")
         _reference_agrees(fname, rfunc, args, kwargs, y, terms, operands=3,
-                          pad_nan=padded and _nonfinite(w))
+                          pad_nan=False)
 
 
 def case_signal(src: Source):
@@ -476,9 +437,8 @@ def case_signal(src: Source):
         return
     _check_result(y, fname, (x, w), (x, w))
     terms = int(np.asarray(w).size) + 1
-    padded = len(args) > 2 and mode != "valid"
     _reference_agrees(fname, getattr(reference, fname), args, {}, y, terms,
-                      pad_nan=padded and _nonfinite(w))
+                      pad_nan=False)
 
 
 def case_pool(src: Source):
@@ -673,18 +633,6 @@ def _out_size(i, k, s, p_b, p_a, d):
     return max((i + p_b + p_a - d * (k - 1) - 1) // s + 1, 0)
 
 
-def _reach_too_big(ks, stride, dil, out) -> bool:
-    """Whether the windows' reach, (out-1)*stride + (k-1)*dil + 1 over the dimensions, passes
-    MAX_PADDED elements (the GEMM path's scratch, KNOWN_ISSUES[1]); odd arguments: no."""
-    try:
-        total = 1
-        for k, s, d, o in zip(ks, stride, dil, out):
-            total *= abs(int(o) - 1) * abs(int(s)) + abs(int(k) - 1) * abs(int(d)) + 1
-        return total > MAX_PADDED
-    except (TypeError, ValueError, OverflowError):   # None, strings, inf: the binding refuses
-        return False
-
-
 def _bounded(*extents):
     """Whether a result of these extents is small enough to ask for (memory-bounded runs)."""
     total = 1
@@ -713,8 +661,6 @@ def case_core_conv(src: Source):
     out = _triple(src, near)
     if out is not None and len(out) == 3 and not _bounded(n, g * fpg, *out):
         return
-    if dtype == np.float32 and fpg >= 8 and _reach_too_big(ks, stride, dil, out):
-        return   # KNOWN_ISSUES[1]
     impl = src.pick(["auto", "direct", "reference"]) if src.chance(0.95) else src.pick(["", "fast", 1])
     args = (x, w, bias, stride, pad, dil, out, groups, impl)
     snaps = _snapshot(args)
@@ -730,9 +676,6 @@ def case_core_conv(src: Source):
         terms = int(np.prod(np.asarray(w).shape[1:])) + 1
         bound = _max_abs(x) * _max_abs(w) * terms + _max_abs(bias)
         a, b = y, y2
-        if _nonfinite(w):   # padding, or windows past the input (out larger than consistent):
-            keep = np.isnan(a) == np.isnan(b)   # either may multiply its zeros (KNOWN_ISSUES[0])
-            a, b = a[keep], b[keep]
         assert_close(a, b, np.full(b.shape, bound), terms, f"_core.conv impl={impl} vs {other}")
 
 
@@ -869,8 +812,6 @@ def case_engine(src: Source):
             c_in = c if src.chance(0.9) else int_param(src)
             if out is not None and len(out) == 3 and not _bounded(fo, *out):
                 return
-            if fo // groups >= 8 and _reach_too_big(ks, stride, dil, out):
-                return   # KNOWN_ISSUES[1]
             _, exc = _call("Engine", e.add_conv, (w, b, c_in, ins, out, stride, pad, dil, groups), {},
                            public=False)
             if exc is None:   # the binding takes NumPy numbers (np.float32(1.0)) as ints too
@@ -898,8 +839,6 @@ def case_engine(src: Source):
             fin = e.output_size if src.chance(0.9) else src.pick([0, 1, 3])
             fout = src.pick([3, 1, 10, 0])
             w = _core_array(src, (fout, fin), np.float32)
-            if np.ndim(w) == 2 and np.shape(w)[1] == 0:   # KNOWN_ISSUES[2]
-                continue
             b = None if src.chance(0.5) else _core_array(src, (src.pick([fout, fout, 1]),), np.float32)
             _, exc = _call("Engine", e.add_dense, (w, b), {}, public=False)
             if exc is None:

@@ -13,6 +13,26 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 EPS32 = float(np.finfo(np.float32).eps)
 
+# Hypothesis profiles, chosen by CNNCORE_HYPOTHESIS_PROFILE:
+# - "default": 300 examples per test, derandomized (the examples follow from each test's name, so
+#   every run, CI's included, checks the same ones) and no example database (nothing written);
+# - "long": 10,000 examples per test, random, with the usual .hypothesis/ database (git-ignored)
+#   so that a failure found once is replayed first on the next run.
+try:
+    from hypothesis import HealthCheck, settings as _hyp_settings
+except ImportError:  # hypothesis is in the [test] extra; its tests skip without it
+    pass
+else:
+    _quiet = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    _hyp_settings.register_profile(
+        "default", max_examples=300, deadline=None, derandomize=True, database=None,
+        print_blob=True, suppress_health_check=_quiet,
+    )
+    _hyp_settings.register_profile(
+        "long", max_examples=10_000, deadline=None, print_blob=True, suppress_health_check=_quiet,
+    )
+    _hyp_settings.load_profile(os.environ.get("CNNCORE_HYPOTHESIS_PROFILE", "default"))
+
 
 def optional(name):
     """The module `name`, or None when it is not installed (its tests then skip)."""
@@ -90,3 +110,20 @@ def simd(request):
     _core.set_simd_level(request.param)
     yield request.param
     _core.set_simd_level(before)
+
+
+# ---- opt-in slow tests: @pytest.mark.slow runs only with --run-slow or CNNCORE_SLOW=1 ----------
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the tests marked slow (or set CNNCORE_SLOW=1)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow") or os.environ.get("CNNCORE_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow or CNNCORE_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

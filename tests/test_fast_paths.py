@@ -152,3 +152,69 @@ def test_denormals_are_flushed_and_cost_nothing():
 
     timed(normal)
     assert timed(x) < 3 * timed(normal)
+
+
+@pytest.mark.parametrize("c_out, groups", [(8, 1), (12, 1), (16, 1), (22, 1), (40, 1), (32, 2), (48, 3)])
+@pytest.mark.parametrize("size, k, padding", [
+    ((28, 28), (5, 5), 2), ((9, 16), (3, 3), 0), ((7, 37), (1, 7), (0, 3)), ((20, 19), (4, 2), "same"),
+    ((11, 30), (3, 3), ((2, 0), (0, 1))), ((3, 20), (8, 8), "full"),
+])
+def test_one_channel_row_kernel(simd, c_out, groups, size, k, padding):
+    # One input channel per group, unit strides: the row-vector kernel (rows of >= 16 outputs)
+    # against the reference, and bitwise against the GEMM tile kernel it stands in for.
+    from cnncore._conv import conv_nd
+
+    x = rng.standard_normal((3, groups) + size).astype(np.float32)
+    w = rng.standard_normal((c_out, 1) + k).astype(np.float32)
+    b = rng.standard_normal(c_out).astype(np.float32)
+    _check(x, w, b, padding=padding, groups=groups)
+    y = conv_nd("conv2d", 2, x, w, b, 1, padding, 1, groups)
+    assert y.tobytes() == conv_nd("conv2d", 2, x, w, b, 1, padding, 1, groups, impl="gemm").tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_subnormal_inputs_count_as_zero_and_come_out_as_zero(simd, dtype):
+    # Inside the kernels subnormals compare as zero (flush-to-zero, see the README): what comes
+    # out must then be a zero too, never a subnormal that kept its sign (relu(-1e-45) < 0) or won
+    # a comparison it could not make (max(-1e-45, 1e-45) = -1e-45).
+    tiny = np.finfo(dtype).smallest_subnormal
+    for n in (2, 7, 8, 9, 33):  # vector bodies and scalar tails
+        x = np.full(n, -tiny, dtype)
+        y = cc.relu(x)
+        assert (y == 0).all() and not np.signbit(y).any(), (n, y)
+        pair = np.tile(np.array([-tiny, tiny], dtype), n)[None, None]
+        for k, s in ((2, 2), (2, 1), (3, 2)):
+            m = cc.max_pool1d(pair, k, s)
+            assert (m == 0).all() and not np.signbit(m).any(), (n, k, s, m)
+        m = cc.max_pool2d(np.tile(pair, (1, 2, 1)).reshape(1, 2, -1), 2)
+        assert (m == 0).all() and not np.signbit(m).any(), (n, m)
+
+
+@pytest.mark.parametrize("name, f", [("relu", cc.relu), ("leaky_relu", lambda x: cc.leaky_relu(x, 0.2)),
+                                     ("elu", lambda x: cc.elu(x, 0.7))])
+def test_activations_streamed_past_the_caches_equal_the_cached_path(simd, name, f):
+    # Outputs of 16 MB and more are written with non-temporal stores, from each chunk's first
+    # aligned element: bitwise the same as the same data in pieces small enough to stay cached.
+    n = (1 << 22) + 37
+    x = np.random.default_rng(9).standard_normal(n + 3).astype(np.float32)
+    x[::997] = np.nan
+    for off in (0, 1, 3):  # the output's alignment follows NumPy's; the input's varies here
+        big = f(x[off:off + n])
+        pieces = np.concatenate([f(x[off + i:off + min(n, i + 300_001)]) for i in range(0, n, 300_001)])
+        assert big.tobytes() == pieces.tobytes(), (name, off)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "sum"])
+def test_pool_2x2_rows_of_every_width(simd, kind):
+    # The 2x2 stride-2 kernel runs over the rows of all planes at once; a row's last partial
+    # vector is stored whole when the rows after it are its own to write later, masked at the
+    # end of a task: every width (1 to 3 vectors), odd heights and widths (floor), 1 to 3 planes.
+    f = getattr(cc, f"{kind}_pool2d")
+    ref = getattr(reference, f"{kind}_pool2d")
+    for w in range(2, 52, 3):
+        for h, planes in ((2, 1), (5, 3), (17, 2)):
+            x = rng.standard_normal((planes, 1, h, w)).astype(np.float32)
+            x.flat[rng.integers(0, x.size, 2)] = np.nan
+            y = f(x, 2)
+            r = ref(x.astype(np.float64), 2)
+            np.testing.assert_allclose(y, r, rtol=1e-6, atol=1e-6, err_msg=f"{kind} {h}x{w}")

@@ -1,8 +1,6 @@
 """What fuzzing found (fuzz/fuzz_ops.py, scripts/fuzz.sh), kept as tests, and the fuzz decoder itself.
 
 - Fixed findings: each reproducer as it was minimised, with the behaviour now promised.
-- Known findings not fixed yet (in files this branch does not own): strict xfails, so that the
-  fix makes them fail until the marker is removed.
 - The decoder: a few hundred inputs from a fixed seed through ``fuzz_ops.one_input``, in-process,
   so that CI runs every check the fuzzer makes (on far fewer inputs).
 """
@@ -79,21 +77,18 @@ def test_window_reach_beyond_int64_is_refused_by_name(call, fname):
         call()
 
 
-# ---- known, not fixed yet (conv.cpp and engine.cpp belong to another branch) ---------------------
+# ---- found by fuzzing, fixed in conv.cpp, common.h and engine.cpp -------------------------------
 
 
-@pytest.mark.xfail(reason="fuzz KNOWN_ISSUES[2]: _core.Engine.add_dense accepts 0 inputs; run() "
-                          "then throws inside its OpenMP region and the process aborts",
-                   strict=True)
 def test_engine_with_an_empty_dense_layer_raises_instead_of_aborting():
     code = textwrap.dedent("""
         import numpy as np, cnncore as cc
         from cnncore import _core
         cc.set_num_threads(2)
         e = _core.Engine(1)
-        e.add_dense(np.zeros((0, 1), np.float32), None)   # 1 input -> 0 outputs
-        e.add_dense(np.zeros((0, 0), np.float32), None)   # 0 inputs
-        try:
+        try:   # refused when added now (it was accepted, and run() aborted the process)
+            e.add_dense(np.zeros((0, 1), np.float32), None)   # 1 input -> 0 outputs
+            e.add_dense(np.zeros((0, 0), np.float32), None)   # 0 inputs
             e.run(np.zeros((5, 1), np.float32))
         except ValueError as exc:
             print("ValueError:", exc)
@@ -103,9 +98,6 @@ def test_engine_with_an_empty_dense_layer_raises_instead_of_aborting():
     assert "ValueError:" in out.stdout
 
 
-@pytest.mark.xfail(reason="fuzz KNOWN_ISSUES[0]: the direct kernels skip the zero padding, so "
-                          "0 * inf never happens there (PyTorch and cnncore.reference give NaN)",
-                   strict=True)
 def test_inf_weight_on_the_padding_gives_nan_as_pytorch():
     x = np.ones((1, 2, 1))
     w = np.ones((1, 2, 2))
@@ -125,9 +117,6 @@ def _without_asan_log(env):
     return env
 
 
-@pytest.mark.xfail(reason="fuzz KNOWN_ISSUES[1]: the float32 GEMM path sizes its scratch by the "
-                          "padded reach, 2**62 floats here, whose byte count wraps: a heap "
-                          "overflow (a segfault without ASan)", strict=True)
 def test_gemm_path_with_a_window_reach_of_2_to_the_60():
     if "avx2" not in _core.simd_levels():
         pytest.skip("the GEMM path needs AVX2")

@@ -130,3 +130,29 @@ def test_an_untrained_lecture_model_is_seeded():
     np.testing.assert_array_equal(a.get_weights()["CONV1/weight"], b.get_weights()["CONV1/weight"])
     assert not np.array_equal(a.get_weights()["FC3/weight"],
                               nn.lecture_model().get_weights()["FC3/weight"])
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, lambda: nn.LeakyReLU(0.2), lambda: nn.ELU(0.7)])
+@pytest.mark.parametrize("filters", [3, 16, 20])  # plane-filter path, and GEMM panels full and partial
+def test_activations_fused_into_convolutions_change_no_bit(simd, act, filters):
+    # predict runs each activation inside the convolution before it (per band, while in cache):
+    # the numbers must be those of the separate operators, to the bit, on every kernel path.
+    model = nn.Sequential([
+        nn.Input((2, 13, 11)),
+        nn.Conv2D(filters, 3, padding="same", activation=act(), name="c1"),
+        nn.Conv2D(8, (2, 3), stride=(1, 2), activation=act(), name="c2"),
+        nn.Flatten(),
+        nn.Dense(7, activation=act(), name="fc"),
+    ], seed=3)
+    w = model.get_weights()
+    x = np.random.default_rng(4).standard_normal((5, 2, 13, 11)).astype(np.float32)
+    x[0, 0, 3, 4] = np.nan  # NaN goes through the fused activation as through the operator
+    layer = act()
+    a = layer.forward(cc.conv2d(x, w["c1/weight"], w["c1/bias"], padding="same"))
+    a = layer.forward(cc.conv2d(a, w["c2/weight"], w["c2/bias"], stride=(1, 2)))
+    # The dense layer runs as a 1x1 convolution whose pixels are the samples.
+    want = layer.forward(cc.conv2d(a.reshape(5, -1).T[None, :, None, :].copy(),
+                                   w["fc/weight"][:, :, None, None], w["fc/bias"]))[0, :, 0, :].T
+    got = model.predict(x)
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got[0]).all() and np.isfinite(got[1:]).all()

@@ -359,3 +359,50 @@ def test_the_shipped_files_pass_the_same_checks():
         assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in zf.infolist())
     with zipfile.ZipFile(data_path(WEIGHTS_FILE)) as zf:
         assert len(zf.namelist()) == 8
+
+
+# ----------------------------------------------------------------------------------------------
+# Byte order and layout: read correctly, not refused and not misread
+
+
+def test_big_endian_and_fortran_ordered_arrays_load_correctly(tmp_path):
+    model = small_model(seed=5)
+    want = arrays_of(model)
+    stored = {k: v.astype(">f4") for k, v in want.items()}          # big-endian float32
+    stored["fc/weight"] = np.asfortranarray(want["fc/weight"].astype(">f8"))  # and Fortran order
+    stored["conv/bias"] = np.array([1, -2, 3], ">i2")                 # big-endian integers
+    want["conv/bias"] = np.array([1, -2, 3], np.float32)
+    path = tmp_path / "be.npz"
+    np.savez(path, **stored)
+    with zipfile.ZipFile(path) as zf:  # the file really holds big-endian headers
+        assert b"'descr': '>f4'" in zf.read("conv/weight.npy")[:128]
+        assert b"'fortran_order': True" in zf.read("fc/weight.npy")[:128]
+    other = small_model(seed=6)
+    other.load_weights(path)
+    for key, w in other.get_weights().items():
+        assert w.dtype == np.float32 and w.dtype.isnative and w.flags.c_contiguous, key
+        np.testing.assert_array_equal(w, want[key], err_msg=key)
+    model.set_weights(want)
+    x = np.random.default_rng(1).standard_normal((3, 2, 6, 6))
+    np.testing.assert_array_equal(other.predict(x), model.predict(x))
+
+
+def test_protocol_0_pickle_is_refused_and_not_executed(tmp_path, no_array_read):
+    # A text pickle does not start with the binary protocols' 0x80: refused all the same, by its
+    # first bytes, with nothing unpickled.
+    marker = tmp_path / "executed"
+    path = tmp_path / "weights.npz"
+    path.write_bytes(pickle.dumps({"conv/weight": Marker(marker)}, protocol=0))
+    with pytest.raises(ValueError, match=r"load_weights: .*weights.npz is not an .npz file"):
+        small_model().load_weights(path)
+    assert not marker.exists()
+    # The same pickle as an .npy member declaring an object dtype: refused by its header.
+    members = npz_members(arrays_of(small_model()))
+    members["conv/weight.npy"] = npy_bytes(
+        {"descr": "|O", "fortran_order": False, "shape": (3, 2, 3, 3)},
+        pickle.dumps(Marker(marker), protocol=0))
+    write_zip(path, members)
+    with pytest.raises(ValueError, match=r"array 'conv/weight' for Conv2D 'conv' in .* has dtype "
+                                         r"object"):
+        small_model().load_weights(path)
+    assert not marker.exists()

@@ -30,6 +30,34 @@ namespace {
 
 [[noreturn]] void type_error(const std::string& msg) { throw py::type_error(msg); }
 
+// ---- the GIL and Ctrl-C ---------------------------------------------------------------------------
+// Python runs its signal handlers on the main thread only, between bytecodes: a kernel running with
+// the GIL released would keep a Ctrl-C waiting until it ends. So the core polls (every
+// Interruptible::kPollInterval, from the calling thread, between tasks): on the main thread the
+// poll takes the GIL and runs the pending handlers; if one raised (KeyboardInterrupt), the kernel
+// skips its remaining tasks and run_released() raises that exception.
+unsigned long g_main_thread = 0;
+
+bool poll_signals() {
+  if (PyThread_get_thread_ident() != g_main_thread) return false;
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+// Runs f() with the GIL released and interruptible; the caller discards the output on a throw.
+template <class F>
+void run_released(F&& f) {
+  cnncore::Interruptible call;
+  {
+    py::gil_scoped_release release;
+    f();
+  }
+  if (call.interrupted()) {
+    if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw py::error_already_set();
+  }
+}
+
 enum class DType { kF32, kF64 };
 
 bool is_usable(const py::array& a) {
@@ -67,10 +95,7 @@ py::object run_conv(const cnncore::ConvParams& p, bool f32, const py::array& x, 
     const T* wp = static_cast<const T*>(w.data());
     const T* bp = bias ? static_cast<const T*>(bias->data()) : nullptr;
     T* yp = y.mutable_data();
-    {
-      py::gil_scoped_release release;
-      cnncore::conv_forward<T>(p, xp, wp, bp, yp, impl);
-    }
+    run_released([&] { cnncore::conv_forward<T>(p, xp, wp, bp, yp, impl); });
     return py::object(std::move(y));
   };
   return f32 ? run(float{}) : run(double{});
@@ -113,10 +138,13 @@ py::array conv(py::array x, py::array w, py::object bias, Triple stride, Triple 
     which = cnncore::ConvImpl::kAuto;
   else if (impl == "reference")
     which = cnncore::ConvImpl::kReference;
+  else if (impl == "gemm")
+    which = cnncore::ConvImpl::kGemm;
   else if (impl == "direct")
     which = cnncore::ConvImpl::kDirect;
   else
-    throw py::value_error("conv: impl must be 'auto', 'reference' or 'direct', got '" + impl + "'");
+    throw py::value_error("conv: impl must be 'auto', 'reference', 'direct' or 'gemm', got '" + impl +
+                          "'");
 
   const std::vector<py::ssize_t> shape{p.n, p.c_out, p.out[0], p.out[1], p.out[2]};
   return py::reinterpret_steal<py::array>(
@@ -239,10 +267,7 @@ py::array pool(py::array x, const std::string& kind, Triple k, Triple stride, Tr
     py::array_t<T> y(shape);
     const T* xp = static_cast<const T*>(x.data());
     T* yp = y.mutable_data();
-    {
-      py::gil_scoped_release release;
-      cnncore::pool_forward<T>(p, xp, yp);
-    }
+    run_released([&] { cnncore::pool_forward<T>(p, xp, yp); });
     return py::array(std::move(y));
   };
   return t == DType::kF32 ? run(float{}) : run(double{});
@@ -268,10 +293,7 @@ py::array activation(py::array x, const std::string& kind, double param) {
     const T* xp = static_cast<const T*>(x.data());
     T* yp = y.mutable_data();
     const T pv = static_cast<T>(param);
-    {
-      py::gil_scoped_release release;
-      cnncore::activation_forward<T>(k, pv, xp, yp, count);
-    }
+    run_released([&] { cnncore::activation_forward<T>(k, pv, xp, yp, count); });
     return py::array(std::move(y));
   };
   return t == DType::kF32 ? run(float{}) : run(double{});
@@ -320,10 +342,7 @@ py::array filter2d(py::array x, py::array k, index_t chan, const std::string& bo
     const T* xp = static_cast<const T*>(x.data());
     const T* kp = static_cast<const T*>(k.data());
     T* yp = y.mutable_data();
-    {
-      py::gil_scoped_release release;
-      cnncore::plane_filter<T>(p, xp, kp, nullptr, yp);
-    }
+    run_released([&] { cnncore::plane_filter<T>(p, xp, kp, nullptr, yp); });
     return py::array(std::move(y));
   };
   return t == DType::kF32 ? run(float{}) : run(double{});
@@ -382,10 +401,7 @@ py::array engine_run(cnncore::Engine& e, py::handle xh) {
     throw py::value_error("Engine: x does not have the model's input size");
   py::array_t<float> y(std::vector<py::ssize_t>{n, e.output_size()});
   float* yp = y.mutable_data();
-  {
-    py::gil_scoped_release release;
-    e.run(xp, n, yp);
-  }
+  run_released([&] { e.run(xp, n, yp); });
   return std::move(y);
 }
 
@@ -393,6 +409,11 @@ py::array engine_run(cnncore::Engine& e, py::handle xh) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "cnncore's compiled core (private: use the functions of the cnncore package).";
+  g_main_thread = py::module_::import("threading")
+                      .attr("main_thread")()
+                      .attr("ident")
+                      .cast<unsigned long>();
+  cnncore::set_interrupt_poll(&poll_signals);
   m.def("conv", &conv, py::arg("x").noconvert(), py::arg("w").noconvert(), py::arg("bias"),
         py::arg("stride"), py::arg("pad"), py::arg("dil"), py::arg("out"), py::arg("groups"),
         py::arg("impl") = "auto");

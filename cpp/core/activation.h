@@ -12,7 +12,9 @@ namespace cnncore {
 enum class ActKind { kRelu, kLeakyRelu, kElu };
 
 // The AVX2/FMA kernel for one contiguous chunk (own flags; call through run-time dispatch only).
-void activation_avx2(ActKind kind, float param, const float* x, float* y, index_t count) noexcept;
+// stream: write y with non-temporal stores (for outputs far larger than the caches).
+void activation_avx2(ActKind kind, float param, const float* x, float* y, index_t count,
+                     bool stream = false) noexcept;
 
 template <class T>
 void activation_forward(ActKind kind, T param, const T* x, T* y, index_t count) noexcept;

@@ -6,6 +6,8 @@
 // n = 0 it is expm1(r) itself, so small |z| keeps full relative precision. z below -87 gives -1.
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "activation.h"
 
 namespace cnncore {
@@ -33,42 +35,59 @@ inline __m256 expm1_nonpositive(__m256 x) {
 
 }  // namespace
 
-void activation_avx2(ActKind kind, float param, const float* x, float* y, index_t count) noexcept {
+namespace {
+
+template <ActKind K>
+inline __m256 act8(__m256 z, __m256 pv) {
   const __m256 zero = _mm256_setzero_ps();
-  const __m256 pv = _mm256_set1_ps(param);
+  if (K == ActKind::kRelu) {
+    // max(0, z) returns z when z is NaN (the second operand wins). A subnormal z compares as
+    // zero (DAZ) and would come back unchanged, negative ones included: adding zero flushes it.
+    return _mm256_add_ps(_mm256_max_ps(zero, z), zero);
+  }
+  const __m256 pos = _mm256_cmp_ps(z, zero, _CMP_GT_OQ);
+  if (K == ActKind::kLeakyRelu) return _mm256_blendv_ps(_mm256_mul_ps(pv, z), z, pos);
+  // ELU. min(0, z) keeps a NaN z; positive lanes are replaced by z anyway.
+  return _mm256_blendv_ps(_mm256_mul_ps(pv, expm1_nonpositive(_mm256_min_ps(zero, z))), z, pos);
+}
+
+// Fewer than 8 elements, through an 8-float buffer: the same arithmetic as the vector body.
+template <ActKind K>
+inline void act_short(const float* x, float* y, index_t count, __m256 pv) {
+  alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (index_t j = 0; j < count; ++j) buf[j] = x[j];
+  _mm256_store_ps(buf, act8<K>(_mm256_load_ps(buf), pv));
+  for (index_t j = 0; j < count; ++j) y[j] = buf[j];
+}
+
+template <ActKind K>
+void act_run(const float* x, float* y, index_t count, __m256 pv, bool stream) {
   index_t i = 0;
+  if (stream) {
+    // Non-temporal stores (no read of the destination lines, no eviction of the cache): from the
+    // first 32-byte aligned element of y.
+    const index_t head =
+        static_cast<index_t>(((32 - (reinterpret_cast<std::uintptr_t>(y) & 31)) & 31) / 4);
+    i = head < count ? head : count;
+    if (i > 0) act_short<K>(x, y, i, pv);
+    for (; i + 8 <= count; i += 8) _mm256_stream_ps(y + i, act8<K>(_mm256_loadu_ps(x + i), pv));
+    _mm_sfence();
+  } else {
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(y + i, act8<K>(_mm256_loadu_ps(x + i), pv));
+  }
+  if (i < count) act_short<K>(x + i, y + i, count - i, pv);
+}
+
+}  // namespace
+
+void activation_avx2(ActKind kind, float param, const float* x, float* y, index_t count,
+                     bool stream) noexcept {
+  const __m256 pv = _mm256_set1_ps(param);
+  stream = stream && (reinterpret_cast<std::uintptr_t>(y) & 3) == 0;
   switch (kind) {
-    case ActKind::kRelu:
-      // max(0, z) returns z when z is NaN (the second operand wins), and z for z = -0.
-      for (; i + 8 <= count; i += 8) _mm256_storeu_ps(y + i, _mm256_max_ps(zero, _mm256_loadu_ps(x + i)));
-      for (; i < count; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];
-      break;
-    case ActKind::kLeakyRelu:
-      for (; i + 8 <= count; i += 8) {
-        const __m256 z = _mm256_loadu_ps(x + i);
-        const __m256 pos = _mm256_cmp_ps(z, zero, _CMP_GT_OQ);
-        _mm256_storeu_ps(y + i, _mm256_blendv_ps(_mm256_mul_ps(pv, z), z, pos));
-      }
-      for (; i < count; ++i) y[i] = x[i] > 0.0f ? x[i] : param * x[i];
-      break;
-    case ActKind::kElu:
-      for (; i + 8 <= count; i += 8) {
-        const __m256 z = _mm256_loadu_ps(x + i);
-        const __m256 pos = _mm256_cmp_ps(z, zero, _CMP_GT_OQ);
-        // min(0, z) keeps a NaN z; positive lanes are replaced by z below anyway.
-        const __m256 e = _mm256_mul_ps(pv, expm1_nonpositive(_mm256_min_ps(zero, z)));
-        _mm256_storeu_ps(y + i, _mm256_blendv_ps(e, z, pos));
-      }
-      if (i < count) {
-        alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (index_t j = i; j < count; ++j) buf[j - i] = x[j];
-        const __m256 z = _mm256_load_ps(buf);
-        const __m256 pos = _mm256_cmp_ps(z, zero, _CMP_GT_OQ);
-        const __m256 e = _mm256_mul_ps(pv, expm1_nonpositive(_mm256_min_ps(zero, z)));
-        _mm256_store_ps(buf, _mm256_blendv_ps(e, z, pos));
-        for (index_t j = i; j < count; ++j) y[j] = buf[j - i];
-      }
-      break;
+    case ActKind::kRelu: return act_run<ActKind::kRelu>(x, y, count, pv, stream);
+    case ActKind::kLeakyRelu: return act_run<ActKind::kLeakyRelu>(x, y, count, pv, stream);
+    case ActKind::kElu: return act_run<ActKind::kElu>(x, y, count, pv, stream);
   }
 }
 

@@ -9,6 +9,11 @@
 #endif
 #include <thread>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define CNNCORE_HAVE_PTHREAD_ATFORK 1
+#endif
+
 #if defined(CNNCORE_HAVE_OPENMP)
 #include <omp.h>
 #endif
@@ -17,6 +22,22 @@ namespace cnncore {
 
 namespace {
 std::atomic<int> g_threads{0};  // 0: OpenMP's default
+std::atomic<InterruptPoll> g_poll{nullptr};
+thread_local Interruptible* t_call = nullptr;
+thread_local int t_serial = 0;
+std::atomic<bool> g_parallel_used{false};
+std::atomic<bool> g_forked_after_parallel{false};
+
+#if defined(CNNCORE_HAVE_PTHREAD_ATFORK)
+void on_fork_child() {
+  if (g_parallel_used.load(std::memory_order_relaxed))
+    g_forked_after_parallel.store(true, std::memory_order_relaxed);
+}
+[[maybe_unused]] const bool g_atfork_registered = [] {
+  pthread_atfork(nullptr, nullptr, &on_fork_child);
+  return true;
+}();
+#endif
 
 #if defined(CNNCORE_HAVE_OPENMP)
 int process_default() noexcept {
@@ -36,6 +57,7 @@ int process_default() noexcept {
 
 int num_threads() noexcept {
 #if defined(CNNCORE_HAVE_OPENMP)
+  if (t_serial > 0 || g_forked_after_parallel.load(std::memory_order_relaxed)) return 1;
   // Inside a parallel region (the engine runs a sub-batch per thread) every kernel runs serially.
   if (omp_in_parallel()) return 1;
   const int set = g_threads.load(std::memory_order_relaxed);
@@ -70,6 +92,30 @@ DenormalGuard::~DenormalGuard() {
 #if defined(CNNCORE_HAVE_MXCSR)
   _mm_setcsr(saved_);
 #endif
+}
+
+SerialScope::SerialScope() noexcept { ++t_serial; }
+SerialScope::~SerialScope() { --t_serial; }
+
+void set_interrupt_poll(InterruptPoll poll) noexcept { g_poll.store(poll); }
+InterruptPoll interrupt_poll() noexcept { return g_poll.load(std::memory_order_relaxed); }
+
+Interruptible::Interruptible() noexcept
+    : owner_(std::this_thread::get_id()), last_poll_(std::chrono::steady_clock::now()),
+      outer_(t_call) {
+  t_call = this;
+}
+Interruptible::~Interruptible() { t_call = outer_; }
+Interruptible* Interruptible::current() noexcept { return t_call; }
+Interruptible::Adopt::Adopt(Interruptible* scope) noexcept : saved_(t_call) { t_call = scope; }
+Interruptible::Adopt::~Adopt() { t_call = saved_; }
+
+void note_parallel_region() noexcept {
+  if (!g_parallel_used.load(std::memory_order_relaxed))
+    g_parallel_used.store(true, std::memory_order_relaxed);
+}
+bool forked_after_parallel() noexcept {
+  return g_forked_after_parallel.load(std::memory_order_relaxed);
 }
 
 bool have_openmp() noexcept {

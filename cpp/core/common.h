@@ -6,8 +6,11 @@
 // before any kernel runs; kernels themselves are noexcept and allocate nothing.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <climits>
 #include <new>
 #include <stdexcept>
 
@@ -15,6 +18,7 @@
 #include <omp.h>
 #endif
 #include <string>
+#include <thread>
 
 namespace cnncore {
 
@@ -46,9 +50,12 @@ class AlignedFloats {
   AlignedFloats(const AlignedFloats&) = delete;
   AlignedFloats& operator=(const AlignedFloats&) = delete;
   ~AlignedFloats() { ::operator delete[](raw_, std::align_val_t(64)); }
+  // Throws std::bad_alloc for a count whose byte size does not fit (it would wrap).
   void resize(index_t count) {
     ::operator delete[](raw_, std::align_val_t(64));
     raw_ = nullptr;
+    size_ = 0;
+    if (count > PTRDIFF_MAX / static_cast<index_t>(sizeof(float))) throw std::bad_alloc();
     size_ = count;
     if (count > 0)
       raw_ = static_cast<float*>(::operator new[](static_cast<std::size_t>(count) * sizeof(float),
@@ -74,7 +81,21 @@ class AlignedFloats {
 // the calling thread through OpenMP's API (as threadpoolctl does) is honoured while it lasts.
 int num_threads() noexcept;
 void set_num_threads(int n) noexcept;
+
+// While alive, num_threads() is 1 on the calling thread: for callers that know a whole sequence
+// of kernels is too small to be worth waking other threads for (the engine at batch 1).
+class SerialScope {
+ public:
+  SerialScope() noexcept;
+  ~SerialScope();
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+};
 bool have_openmp() noexcept;
+
+// The work (elementary operations) a kernel aims to put in one task when it can choose: about a
+// millisecond, so that splitting costs nothing and an interruption is seen promptly.
+constexpr index_t kTaskWork = index_t(1) << 22;
 
 // Threads worth using for `work` elementary operations: one below ~64k (waking a second thread
 // costs more than the work), num_threads() otherwise.
@@ -95,21 +116,86 @@ class DenormalGuard {
   unsigned saved_ = 0;
 };
 
+// ---- interruption ------------------------------------------------------------------------------
+// A long call can be stopped between two of its tasks. The front end installs a poll function
+// (the Python bindings check for Ctrl-C there) and opens an Interruptible scope on the calling
+// thread around the kernel; parallel_tasks then calls the poll function from that thread at most
+// every kPollInterval, and once it has returned true every remaining task of the call, on every
+// thread, is skipped. The output is then incomplete: the caller must check interrupted() and
+// discard it. Without a scope (the core's own tests, benchmarks) nothing is ever polled.
+using InterruptPoll = bool (*)();
+void set_interrupt_poll(InterruptPoll poll) noexcept;
+InterruptPoll interrupt_poll() noexcept;
+
+class Interruptible {
+ public:
+  static constexpr std::chrono::milliseconds kPollInterval{20};
+  Interruptible() noexcept;   // becomes the calling thread's current call
+  ~Interruptible();
+  Interruptible(const Interruptible&) = delete;
+  Interruptible& operator=(const Interruptible&) = delete;
+
+  bool interrupted() const noexcept { return stop_.load(std::memory_order_relaxed); }
+  // True when the call's remaining work should be skipped; polls when called on the owning
+  // thread and the interval has passed.
+  bool should_stop() noexcept {
+    if (stop_.load(std::memory_order_relaxed)) return true;
+    if (std::this_thread::get_id() != owner_) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_poll_ < kPollInterval) return false;
+    last_poll_ = now;
+    InterruptPoll poll = interrupt_poll();
+    if (poll && poll()) stop_.store(true, std::memory_order_relaxed);
+    return stop_.load(std::memory_order_relaxed);
+  }
+  // The scope the calling thread has open, or nullptr.
+  static Interruptible* current() noexcept;
+  // Worker threads of a region adopt the caller's scope, so nested calls on them see it too.
+  class Adopt {
+   public:
+    explicit Adopt(Interruptible* scope) noexcept;
+    ~Adopt();
+    Adopt(const Adopt&) = delete;
+    Adopt& operator=(const Adopt&) = delete;
+
+   private:
+    Interruptible* saved_;
+  };
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread::id owner_;
+  std::chrono::steady_clock::time_point last_poll_;
+  Interruptible* outer_;
+};
+
+// ---- fork ---------------------------------------------------------------------------------------
+// GNU OpenMP's thread pool does not survive fork(): a child that opens a parallel region after its
+// parent did hangs. Every region is announced here first; a child forked after one runs serially
+// (num_threads() is 1 there) and never enters OpenMP.
+void note_parallel_region() noexcept;
+bool forked_after_parallel() noexcept;
+
 // Work splitting that keeps results independent of the thread count: each task is computed
 // entirely by one thread in a fixed order, so only who computes it changes, never how.
 // parallel_tasks runs body(task, thread_index) for task in [0, tasks) on `threads` threads
 // (static schedule; thread_index < threads indexes per-thread scratch), each thread under a
-// DenormalGuard.
+// DenormalGuard. Tasks are also the unit of interruption (see Interruptible): keep each one
+// short (milliseconds).
 template <class F>
 inline void parallel_tasks(index_t tasks, int threads, F&& body) {
+  Interruptible* call = Interruptible::current();
 #if defined(CNNCORE_HAVE_OPENMP)
   if (threads > 1 && tasks > 1) {
+    note_parallel_region();
 #pragma omp parallel num_threads(threads)
     {
       DenormalGuard guard;
+      Interruptible::Adopt adopt(call);
       const int tid = omp_get_thread_num();
 #pragma omp for schedule(static)
-      for (index_t t = 0; t < tasks; ++t) body(t, tid);
+      for (index_t t = 0; t < tasks; ++t)
+        if (!call || !call->should_stop()) body(t, tid);
     }
     return;
   }
@@ -118,7 +204,8 @@ inline void parallel_tasks(index_t tasks, int threads, F&& body) {
 #endif
   // One thread: no OpenMP region at all (it costs more than a small call's work).
   DenormalGuard guard;
-  for (index_t t = 0; t < tasks; ++t) body(t, 0);
+  for (index_t t = 0; t < tasks; ++t)
+    if (!call || !call->should_stop()) body(t, 0);
 }
 
 // parallel_for: as parallel_tasks, with `work_per_item` (elementary operations) deciding

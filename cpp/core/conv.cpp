@@ -2,6 +2,8 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 
 #include "conv_gemm.h"
 #include "plane_filter.h"
@@ -52,6 +54,63 @@ void validate(const ConvParams& p, const char* fname) {
   }
 }
 
+namespace {
+
+// Whether every weight is finite: NaN and infinity have every exponent bit set.
+template <class T>
+bool all_finite(const T* w, index_t count) noexcept {
+  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr U mask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  U bad = 0;
+  for (index_t i = 0; i < count; ++i) {
+    U bits;
+    std::memcpy(&bits, w + i, sizeof bits);
+    bad |= static_cast<U>((bits & mask) == mask);
+  }
+  return bad == 0;
+}
+
+// The definition with the zero padding taken literally: a tap outside the input adds w * 0 (so a
+// NaN or infinite weight makes NaN wherever it meets the padding, as in IEEE arithmetic on a
+// zero-padded copy). The kernel for weights that are not all finite; same order as conv_ref.
+template <class T>
+void conv_ieee(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
+  const index_t in_vol = p.in[0] * p.in[1] * p.in[2];
+  const index_t out_vol = p.out[0] * p.out[1] * p.out[2];
+  const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
+  parallel_for(p.n * p.c_out * p.out[0], out_vol / p.out[0] * cin_g * k_vol, [&](index_t t) {
+    const index_t od = t % p.out[0], nf = t / p.out[0];
+    const index_t n = nf / p.c_out, f = nf % p.c_out, g = f / cout_g;
+    T* yp = y + nf * out_vol;
+    for (index_t oh = 0; oh < p.out[1]; ++oh)
+      for (index_t ow = 0; ow < p.out[2]; ++ow) {
+        T acc = 0;
+        for (index_t c = 0; c < cin_g; ++c) {
+          const T* xc = x + (n * p.c_in + g * cin_g + c) * in_vol;
+          const T* wc = w + (f * cin_g + c) * k_vol;
+          for (index_t a = 0; a < p.k[0]; ++a) {
+            const index_t id = od * p.stride[0] - p.pad[0] + a * p.dil[0];
+            for (index_t b = 0; b < p.k[1]; ++b) {
+              const index_t ih = oh * p.stride[1] - p.pad[1] + b * p.dil[1];
+              for (index_t e = 0; e < p.k[2]; ++e) {
+                const index_t iw = ow * p.stride[2] - p.pad[2] + e * p.dil[2];
+                const bool inside = id >= 0 && id < p.in[0] && ih >= 0 && ih < p.in[1] &&
+                                    iw >= 0 && iw < p.in[2];
+                const T xv = inside ? xc[(id * p.in[1] + ih) * p.in[2] + iw] : T(0);
+                acc += wc[(a * p.k[1] + b) * p.k[2] + e] * xv;
+              }
+            }
+          }
+        }
+        if (bias) acc += bias[f];
+        yp[(od * p.out[1] + oh) * p.out[2] + ow] = acc;
+      }
+  });
+}
+
+}  // namespace
+
 template <class T>
 void conv_ref(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
@@ -90,20 +149,25 @@ void conv_ref(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) 
 
 template <class T>
 void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
-  // One task per (image, filter, output depth slice). Each output element is accumulated over
-  // (c, a, b, e) in lexicographic order, then the bias is added: the same order as conv_ref.
+  // One task per (image, filter, output depth slice, band of output rows), bands short enough to
+  // keep tasks at a few milliseconds (tasks are the unit of interruption). Each output element is
+  // accumulated over (c, a, b, e) in lexicographic order, then the bias is added: the same order
+  // as conv_ref, whatever the bands.
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   const index_t in_vol = p.in[0] * p.in[1] * p.in[2], in_plane = p.in[1] * p.in[2];
   const index_t out_plane = p.out[1] * p.out[2], out_vol = p.out[0] * out_plane;
   const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
   const index_t sw = p.stride[2];
-  const index_t tasks = p.n * p.c_out * p.out[0];
-  const index_t work_per_task = out_plane * cin_g * k_vol;
-  parallel_for(tasks, work_per_task, [&](index_t t) {
-    const index_t od = t % p.out[0], nf = t / p.out[0];
+  const index_t row_work = p.out[2] * cin_g * k_vol;
+  const index_t band_rows = std::max<index_t>(1, std::min<index_t>(p.out[1], kTaskWork / row_work));
+  const index_t bands = (p.out[1] + band_rows - 1) / band_rows;
+  const index_t tasks = p.n * p.c_out * p.out[0] * bands;
+  parallel_for(tasks, band_rows * row_work, [&](index_t t) {
+    const index_t band = t % bands, od = (t / bands) % p.out[0], nf = t / (bands * p.out[0]);
     const index_t n = nf / p.c_out, f = nf % p.c_out, g = f / cout_g;
+    const index_t row0 = band * band_rows, row1 = std::min(row0 + band_rows, p.out[1]);
     T* ys = y + nf * out_vol + od * out_plane;
-    for (index_t i = 0; i < out_plane; ++i) ys[i] = T(0);
+    for (index_t i = row0 * p.out[2]; i < row1 * p.out[2]; ++i) ys[i] = T(0);
     for (index_t c = 0; c < cin_g; ++c) {
       const T* xc = x + (n * p.c_in + g * cin_g + c) * in_vol;
       const T* wc = w + (f * cin_g + c) * k_vol;
@@ -113,6 +177,8 @@ void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* 
         for (index_t b = 0; b < p.k[1]; ++b) {
           index_t oh_lo, oh_hi;
           valid_range(p.out[1], p.stride[1], b * p.dil[1] - p.pad[1], p.in[1], &oh_lo, &oh_hi);
+          oh_lo = std::max(oh_lo, row0);
+          oh_hi = std::min(oh_hi, row1);
           for (index_t e = 0; e < p.k[2]; ++e) {
             const T wv = wc[(a * p.k[1] + b) * p.k[2] + e];
             const index_t off_w = e * p.dil[2] - p.pad[2];
@@ -135,14 +201,37 @@ void conv_direct(const ConvParams& p, const T* x, const T* w, const T* bias, T* 
     }
     if (bias) {
       const T bv = bias[f];
-      for (index_t i = 0; i < out_plane; ++i) ys[i] += bv;
+      for (index_t i = row0 * p.out[2]; i < row1 * p.out[2]; ++i) ys[i] += bv;
     }
   });
 }
 
+// Whether the zero-padded strips of the GEMM and plane kernels stay small: their rows span a
+// kernel's whole reach (dilation and padding included), however few taps land in the input, so
+// a huge dilation or padding (a padding of 10**6 with a stride of 100, say) goes to the direct
+// kernel, which visits only the taps inside the input and needs no buffer.
+static bool strip_is_small(const ConvParams& p) noexcept {
+  // A strip's rows span the kernel's reach and (GEMM) the row's reach: beyond about twice the
+  // input's extent, they are mostly padding.
+  const index_t rows = (p.k[1] - 1) * p.dil[1] + 1;
+  const index_t cols = (p.out[2] - 1) * p.stride[2] + (p.k[2] - 1) * p.dil[2] + 1;
+  return rows <= 2 * p.in[1] + 4096 && cols <= 2 * p.in[2] + 4096;
+}
+
 bool conv_gemm_applies(const ConvParams& p) noexcept {
   const index_t cout_g = p.c_out / p.groups;
-  return p.k[0] == 1 && p.in[0] == 1 && p.out[0] == 1 && p.pad[0] == 0 && cout_g >= 8;
+  return p.k[0] == 1 && p.in[0] == 1 && p.out[0] == 1 && p.pad[0] == 0 && cout_g >= 8 &&
+         strip_is_small(p);
+}
+
+template <class T>
+bool weights_finite(const ConvParams& p, const T* w) noexcept {
+  return all_finite(w, p.c_out * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2]);
+}
+
+bool conv_c1_applies(const ConvParams& p) noexcept {
+  return conv_gemm_applies(p) && p.c_in == p.groups && p.stride[1] == 1 && p.stride[2] == 1 &&
+         p.dil[1] == 1 && p.dil[2] == 1 && p.out[2] >= 16 && p.k[1] * p.k[2] <= 64;
 }
 
 index_t conv_gemm_packed_size(const ConvParams& p) noexcept {
@@ -190,6 +279,9 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
   const index_t limit = 256 * 1024 / 4;  // floats
   while (plan.copy_input && rows > 1 && cin_g * strip_rows(rows) * plan.strip_w > limit)
     rows = (rows + 1) / 2;
+  // Tasks of at most a few milliseconds (the unit of interruption).
+  const index_t row_work = p.out[2] * (p.c_out / p.groups) * cin_g * kh * kw;
+  while (rows > 1 && rows * row_work > 16 * kTaskWork) rows = (rows + 1) / 2;
   plan.band_rows = rows < 1 ? 1 : rows;
   plan.bands = (p.out[1] + plan.band_rows - 1) / plan.band_rows;
   plan.strip_rows = strip_rows(plan.band_rows);
@@ -203,7 +295,8 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
 namespace {
 
 bool gemm_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
-                  float* y, const float* prepacked = nullptr) {
+                  float* y, const float* prepacked = nullptr,
+                  const FusedActivation* act = nullptr, bool allow_c1 = true) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || !conv_gemm_applies(p)) return false;
   const int threads = threads_for(p.n * p.c_out * p.out[1] * p.out[2] * (p.c_in / p.groups) *
@@ -218,15 +311,19 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
     prepacked = packed.data();
   }
   if (scratch.size() < plan.scratch_floats * threads) scratch.resize(plan.scratch_floats * threads);
-  conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads);
+  if (allow_c1 && conv_c1_applies(p))
+    conv_c1_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
+  else
+    conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
   return true;
 #else
-  (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked;
+  (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked, (void)act, (void)allow_c1;
   return false;
 #endif
 }
 
-bool gemm_forward(const ConvParams&, const double*, const double*, const double*, double*) {
+bool gemm_forward(const ConvParams&, const double*, const double*, const double*, double*,
+                  const double* = nullptr, const FusedActivation* = nullptr, bool = true) {
   return false;
 }
 
@@ -237,7 +334,7 @@ bool gemm_forward(const ConvParams&, const double*, const double*, const double*
 bool plane_forward_applies(const ConvParams& p) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   return cin_g == 1 && cout_g < 8 && p.stride[2] == 1 && p.k[0] == 1 && p.in[0] == 1 &&
-         p.out[0] == 1 && p.pad[0] == 0 && p.pad[1] >= 0 && p.pad[2] >= 0;
+         p.out[0] == 1 && p.pad[0] == 0 && p.pad[1] >= 0 && p.pad[2] >= 0 && strip_is_small(p);
 }
 
 template <class T>
@@ -264,23 +361,38 @@ template <class T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                   ConvImpl impl) {
   if (p.n == 0 || p.c_out == 0) return;
+  // Every other kernel skips taps that lie in the padding (they would add w * 0): only a weight
+  // that is not finite can tell, and then the literal kernel runs, whatever impl asks for.
+  if (!all_finite(w, p.c_out * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2]))
+    return conv_ieee(p, x, w, bias, y);
   if (impl == ConvImpl::kReference) return conv_ref(p, x, w, bias, y);
   if (impl == ConvImpl::kDirect) return conv_direct(p, x, w, bias, y);
+  if (impl == ConvImpl::kGemm && gemm_forward(p, x, w, bias, y, nullptr, nullptr, false)) return;
   if (plane_forward_applies(p)) return plane_forward(p, x, w, bias, y);
   if (gemm_forward(p, x, w, bias, y)) return;
   conv_direct(p, x, w, bias, y);
 }
 
 void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
-                            const float* packed, const float* bias, float* y) {
+                            const float* packed, const float* bias, float* y,
+                            const FusedActivation* act, bool weights_finite) {
   if (p.n == 0 || p.c_out == 0) return;
-  if (plane_forward_applies(p)) return plane_forward(p, x, w, bias, y);
-  if (gemm_forward(p, x, w, bias, y, packed)) return;
-  conv_direct(p, x, w, bias, y);
+  if (!weights_finite)
+    conv_ieee(p, x, w, bias, y);
+  else if (plane_forward_applies(p))
+    plane_forward(p, x, w, bias, y);
+  else if (gemm_forward(p, x, w, bias, y, packed, act))
+    return;
+  else
+    conv_direct(p, x, w, bias, y);
+  if (act)
+    activation_forward(act->kind, act->param, y, y,
+                       p.n * p.c_out * p.out[0] * p.out[1] * p.out[2]);
 }
 
 #define CNNCORE_INSTANTIATE(T)                                                                  \
   template void conv_ref<T>(const ConvParams&, const T*, const T*, const T*, T*) noexcept;      \
+  template bool weights_finite<T>(const ConvParams&, const T*) noexcept;                      \
   template void conv_direct<T>(const ConvParams&, const T*, const T*, const T*, T*) noexcept;   \
   template void conv_forward<T>(const ConvParams&, const T*, const T*, const T*, T*, ConvImpl);
 CNNCORE_INSTANTIATE(float)

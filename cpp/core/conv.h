@@ -10,6 +10,7 @@
 // (cnncore.shapes) and validate() checks only for memory safety. Negative `pad` (a crop) is allowed.
 #pragma once
 
+#include "activation.h"
 #include "common.h"
 
 namespace cnncore {
@@ -24,7 +25,9 @@ struct ConvParams {
   index_t dil[3] = {1, 1, 1};
 };
 
-enum class ConvImpl { kAuto, kReference, kDirect };
+// kGemm: the GEMM tile kernel even where a specialised one would be chosen (for tests comparing
+// them), falling back like kAuto where it does not apply.
+enum class ConvImpl { kAuto, kReference, kDirect, kGemm };
 
 // Throws std::invalid_argument (prefixed with fname) unless every extent is in range and every
 // index the kernels can form fits in int64.
@@ -44,9 +47,26 @@ template <class T>
 void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T* y,
                   ConvImpl impl = ConvImpl::kAuto);
 
+// An activation applied to a convolution's output (after the bias).
+struct FusedActivation {
+  ActKind kind = ActKind::kRelu;
+  float param = 0;
+};
+
 // As conv_forward<float> (kAuto), with the weights also given packed (conv_gemm_pack, or null):
-// the GEMM path then skips packing. For callers that run the same weights many times.
+// the GEMM path then skips packing. For callers that run the same weights many times. With `act`,
+// the activation follows: on the GEMM path fused into each band while it is in cache, elsewhere
+// as a pass over y; either way y equals activation_forward(conv_forward(...)) bitwise.
+//
+// Weights that are not all finite (weights_finite(), false) run a literal kernel: a tap in the
+// zero padding adds w * 0, NaN for a NaN or infinite w, as on a zero-padded copy of x. (The
+// fast kernels skip such taps, which only a non-finite weight could tell.) conv_forward checks
+// by itself; callers of conv_forward_prepacked say what they found when they packed.
 void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
-                            const float* packed, const float* bias, float* y);
+                            const float* packed, const float* bias, float* y,
+                            const FusedActivation* act = nullptr, bool weights_finite = true);
+
+template <class T>
+bool weights_finite(const ConvParams& p, const T* w) noexcept;
 
 }  // namespace cnncore

@@ -43,7 +43,16 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept;
 
 // The AVX2/FMA kernel (compiled with its own flags; call only when the CPU has AVX2 and FMA).
 // scratch: threads * plan.scratch_floats floats, 64-byte aligned.
+// act (or null): applied to each task's outputs right after they are computed.
 void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
-                    const float* bias, float* y, float* scratch, int threads) noexcept;
+                    const float* bias, float* y, float* scratch, int threads,
+                    const FusedActivation* act = nullptr) noexcept;
+
+// One input channel per group, unit strides and dilations, rows of at least 16 outputs, at most 64
+// taps: the row-vector kernel (same packed weights, plan and scratch as the GEMM path).
+bool conv_c1_applies(const ConvParams& p) noexcept;
+void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
+                  const float* bias, float* y, float* scratch, int threads,
+                  const FusedActivation* act = nullptr) noexcept;
 
 }  // namespace cnncore

@@ -140,7 +140,8 @@ void run_tile(int mr, index_t K, const index_t* koff, const float* const* xb, co
 }  // namespace
 
 void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
-                    const float* bias, float* y, float* scratch, int threads) noexcept {
+                    const float* bias, float* y, float* scratch, int threads,
+                    const FusedActivation* act) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
   const index_t kh = p.k[1], kw = p.k[2], sh = p.stride[1], sw = p.stride[2];
@@ -154,7 +155,9 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
   const index_t plane = plan.copy_input ? plan.strip_rows * plan.strip_w : h_in * w_in;
   const index_t strip_floats = plan.copy_input ? cin_g * plane : 0;
 
+  Interruptible* call = Interruptible::current();  // tasks are skipped once it is interrupted
 #if defined(CNNCORE_HAVE_OPENMP)
+  if (threads > 1) note_parallel_region();
 #pragma omp parallel num_threads(threads) if (threads > 1)
 #endif
   {
@@ -175,6 +178,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
 #pragma omp for schedule(static)
 #endif
     for (index_t t = 0; t < tasks; ++t) {
+      if (call && call->should_stop()) continue;
       const index_t band = t % plan.bands, ng = t / plan.bands;
       const index_t g = ng % p.groups, n = ng / p.groups;
       const index_t oh0 = band * plan.band_rows;
@@ -231,14 +235,20 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
             for (index_t i = 0; i < 16; ++i) bias_pad[i] = i < nr ? bp[i] : 0.0f;
             bp = bias_pad;
           }
+          // Output row and column of pixel q, stepped along (no divisions per tile).
+          index_t q_oh = qb / w_out, q_ow = qb % w_out;
+          const index_t col0 = plan.copy_input ? 0 : p.pad[2];
           for (index_t q = qb; q < qe; q += kGemmMR) {
             const int mr = static_cast<int>(lo_min(kGemmMR, qe - q));
             const float* xb[kGemmMR];
+            index_t oh = q_oh, ow = q_ow;
+            const index_t first_oh = oh;
             for (int j = 0; j < mr; ++j) {
-              const index_t oh = (q + j) / w_out, ow = (q + j) % w_out;
-              xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw -
-                      (plan.copy_input ? 0 : p.pad[2]);
+              xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw - col0;
+              if (++ow == w_out) ow = 0, ++oh;
             }
+            const index_t last_oh = ow == 0 ? oh - 1 : oh;
+            if (mr == kGemmMR) q_oh = oh, q_ow = ow;
             // Pixels q+6 and q+7 of this panel are written later by this task (next tile or
             // next block), so a full tile may store 8 per channel.
             // Kernel rows that fall in the top or bottom padding for every pixel of the tile
@@ -246,8 +256,8 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
             // one contiguous range of k.
             index_t a_lo = 0, a_hi = kh;
             if (plan.copy_input) {
-              const index_t first = (q / w_out) * sh - p.pad[1];            // top tap's row
-              const index_t last = ((q + mr - 1) / w_out) * sh - p.pad[1];  // of the last pixel
+              const index_t first = first_oh * sh - p.pad[1];  // top tap's row
+              const index_t last = last_oh * sh - p.pad[1];    // of the last pixel
               while (a_lo < kh && last + a_lo * dh < 0) ++a_lo;
               while (a_hi > a_lo && first + (a_hi - 1) * dh >= h_in) --a_hi;
             }
@@ -257,6 +267,150 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
           }
         }
       }
+      if (act)  // the band's outputs, still in cache
+        for (index_t f = 0; f < cout_g; ++f) {
+          float* yf = y + (n * p.c_out + g * cout_g + f) * out_plane + pix0;
+          activation_avx2(act->kind, act->param, yf, yf, pix1 - pix0);
+        }
+    }
+  }
+}
+
+// ---- one input channel per group ----------------------------------------------------------------
+// With K = k_h * k_w taps only (the first layer of an image network: 25 for a 5x5 kernel), the
+// GEMM tile's epilogue (an 8x8 transpose per 6 pixels) weighs as much as its k loop. Here the
+// vectors run along the output row instead: a tile is FB filters x 16 pixels of one row, per tap
+// two row loads, FB weight broadcasts and 2*FB FMAs, stored straight into the channels-first
+// output. Each output is the same FMA chain as in the GEMM tile (taps in (a, b) order from zero,
+// then the bias). A row's last tile is shifted left to end at the row's end (it recomputes a few
+// outputs, to the same values), so rows need at least 16 outputs.
+
+namespace {
+
+template <int FB>
+inline void c1_tile(const float* src, index_t row_len, index_t kh, index_t kw, const float* wk,
+                    const float* bias, float* y, index_t out_plane) {
+  __m256 acc0[FB], acc1[FB];
+#pragma GCC unroll 8
+  for (int i = 0; i < FB; ++i) {
+    acc0[i] = _mm256_setzero_ps();
+    acc1[i] = _mm256_setzero_ps();
+  }
+  for (index_t a = 0; a < kh; ++a) {
+    const float* row = src + a * row_len;
+    for (index_t b = 0; b < kw; ++b, wk += kGemmNR) {
+      const __m256 x0 = _mm256_loadu_ps(row + b), x1 = _mm256_loadu_ps(row + b + 8);
+#pragma GCC unroll 8
+      for (int i = 0; i < FB; ++i) {
+        const __m256 wv = _mm256_broadcast_ss(wk + i);
+        acc0[i] = _mm256_fmadd_ps(x0, wv, acc0[i]);
+        acc1[i] = _mm256_fmadd_ps(x1, wv, acc1[i]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < FB; ++i) {
+    if (bias) {
+      const __m256 bv = _mm256_broadcast_ss(bias + i);
+      acc0[i] = _mm256_add_ps(acc0[i], bv);
+      acc1[i] = _mm256_add_ps(acc1[i], bv);
+    }
+    _mm256_storeu_ps(y + i * out_plane, acc0[i]);
+    _mm256_storeu_ps(y + i * out_plane + 8, acc1[i]);
+  }
+}
+
+void c1_tiles(int fb, const float* src, index_t row_len, index_t kh, index_t kw, const float* wk,
+              const float* bias, float* y, index_t out_plane) {
+  switch (fb) {
+    case 6: c1_tile<6>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
+    case 5: c1_tile<5>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
+    case 4: c1_tile<4>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
+    case 3: c1_tile<3>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
+    case 2: c1_tile<2>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
+    default: c1_tile<1>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
+  }
+}
+
+}  // namespace
+
+void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
+                  const float* bias, float* y, float* scratch, int threads,
+                  const FusedActivation* act) noexcept {
+  const index_t cout_g = p.c_out / p.groups;
+  const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
+  const index_t kh = p.k[1], kw = p.k[2], K = kh * kw;
+  const index_t h_in = p.in[1], w_in = p.in[2], h_out = p.out[1], w_out = p.out[2];
+  const index_t out_plane = h_out * w_out;
+  const index_t tasks = p.n * p.groups * plan.bands;
+  const index_t row_len = plan.copy_input ? plan.strip_w : w_in;
+  Interruptible* call = Interruptible::current();
+#if defined(CNNCORE_HAVE_OPENMP)
+  if (threads > 1) note_parallel_region();
+#pragma omp parallel num_threads(threads) if (threads > 1)
+#endif
+  {
+#if defined(CNNCORE_HAVE_OPENMP)
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+#endif
+    DenormalGuard guard;
+    float* strip = scratch + tid * plan.scratch_floats;
+#if defined(CNNCORE_HAVE_OPENMP)
+#pragma omp for schedule(static)
+#endif
+    for (index_t t = 0; t < tasks; ++t) {
+      if (call && call->should_stop()) continue;
+      const index_t band = t % plan.bands, ng = t / plan.bands;
+      const index_t g = ng % p.groups, n = ng / p.groups;
+      const index_t oh0 = band * plan.band_rows, oh1 = lo_min(oh0 + plan.band_rows, h_out);
+      const float* xg = x + (n * p.c_in + g) * h_in * w_in;
+      const float* src;  // input row of output row oh0, column of output column 0
+      if (plan.copy_input) {
+        const index_t ih0 = oh0 - p.pad[1], rows = oh1 - oh0 + kh - 1;
+        for (index_t r = 0; r < rows; ++r) {
+          float* dst = strip + r * row_len;
+          const index_t ih = ih0 + r;
+          const bool inside = ih >= 0 && ih < h_in;
+          // Strip columns [lo, hi) come from the input row, the rest is padding.
+          const index_t lo = inside ? lo_max(0, lo_min(p.pad[2], row_len)) : row_len;
+          const index_t hi = inside ? lo_max(lo, lo_min(row_len, p.pad[2] + w_in)) : row_len;
+          for (index_t i = 0; i < lo; ++i) dst[i] = 0.0f;
+          if (hi > lo) {
+            const float* from = xg + ih * w_in + (lo - p.pad[2]);
+            index_t i = lo;
+            for (; i + 8 <= hi; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(from + i - lo));
+            for (; i < hi; ++i) dst[i] = from[i - lo];
+          }
+          for (index_t i = hi; i < row_len; ++i) dst[i] = 0.0f;
+        }
+        src = strip;
+      } else {
+        src = xg + (oh0 - p.pad[1]) * w_in - p.pad[2];
+      }
+      for (index_t oh = oh0; oh < oh1; ++oh) {
+        const float* srow = src + (oh - oh0) * row_len;
+        for (index_t panel = 0; panel < panels; ++panel) {
+          const index_t nr = lo_min(kGemmNR, cout_g - panel * kGemmNR);
+          const float* wp = packed + (g * panels + panel) * K * kGemmNR;
+          for (index_t j0 = 0; j0 < nr; j0 += 6) {
+            const index_t f0 = panel * kGemmNR + j0;
+            const float* bp = bias ? bias + g * cout_g + f0 : nullptr;
+            float* yf = y + (n * p.c_out + g * cout_g + f0) * out_plane + oh * w_out;
+            for (index_t ow = 0; ow < w_out; ow += 16) {
+              const index_t o = lo_min(ow, w_out - 16);
+              c1_tiles(static_cast<int>(lo_min(6, nr - j0)), srow + o, row_len, kh, kw, wp + j0,
+                       bp, yf + o, out_plane);
+            }
+          }
+        }
+      }
+      if (act)
+        for (index_t f = 0; f < cout_g; ++f) {
+          float* yf = y + (n * p.c_out + g * cout_g + f) * out_plane + oh0 * w_out;
+          activation_avx2(act->kind, act->param, yf, yf, (oh1 - oh0) * w_out);
+        }
     }
   }
 }

@@ -46,6 +46,8 @@ class Engine {
     PoolParams pool;
     ActKind act = ActKind::kRelu;
     float param = 0;
+    bool fused = false;                 // conv/dense: the next activation runs inside (act, param)
+    bool finite = true;                 // conv/dense: every weight finite (see conv.h)
     index_t in_size = 0, out_size = 0;  // per sample
     index_t channels = 1;               // softmax: channels; others unused
     std::vector<float> w, b;
@@ -53,9 +55,16 @@ class Engine {
   };
   std::vector<Step> steps_;
   index_t in_size_ = 0, cur_size_ = 0;
-  AlignedFloats buf_[2];
+  index_t macs_ = 0;  // multiply-accumulates per sample (convolutions and dense layers)
+  AlignedFloats buf_[3];
   std::mutex busy_;
   void run_with(const float* x, index_t n, float* y, AlignedFloats* bufs);
+  void run_group(const float* x, index_t n, float* y, AlignedFloats* bufs,
+                 std::size_t first_dense);
+  // Steps [s0, s1) on n samples at x, in bufs[0] and bufs[1]; returns the result (or null when
+  // interrupted). *transposed: whether the data is in the dense layers' (features, n) layout.
+  const float* run_steps(std::size_t s0, std::size_t s1, const float* x, index_t n,
+                         AlignedFloats* bufs, bool* transposed);
 };
 
 }  // namespace cnncore

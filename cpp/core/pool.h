@@ -37,10 +37,20 @@ void validate(const PoolParams& p, const char* fname);
 template <class T>
 void pool_forward(const PoolParams& p, const T* x, T* y);
 
-// AVX2 rows [oh0, oh1) of one 2-D plane, separably (own flags; run-time dispatch only).
-// buf: (out_w - 1)*stride_w + (k_w - 1)*dil_w + 1 + 16 floats; div_w: the average pooling
-// divisor's column factor for each output column (unused otherwise).
+// Columns past a pooling row buffer's end that vector loads may read (filled with padding).
+constexpr index_t kPoolBufSlack = 16;
+
+// AVX2 rows [oh0, oh1), columns [ow0, ow1) of one 2-D plane, separably (own flags; run-time
+// dispatch only). buf: (ow1 - ow0 - 1)*stride_w + (k_w - 1)*dil_w + 1 + kPoolBufSlack floats;
+// div_w[o - ow0]: the average pooling divisor's column factor of output column o (unused
+// otherwise), readable up to ow1 - ow0 + 8.
 void pool_rows_avx2(const PoolParams& p, const float* x, float* y, index_t oh0, index_t oh1,
-                    float* buf, const float* div_w) noexcept;
+                    index_t ow0, index_t ow1, float* buf, const float* div_w) noexcept;
+
+// AVX2 2x2 windows with stride 2 and no padding (the classic "pool 2x2"): output rows [r0, r1)
+// counted over all planes (row r is row r % out_h of plane r / out_h). Same arithmetic as
+// pool_rows_avx2 (vertical pair first, then horizontal), so both paths agree bitwise.
+void pool2x2_rows_avx2(const PoolParams& p, const float* x, float* y, index_t r0,
+                       index_t r1) noexcept;
 
 }  // namespace cnncore

@@ -44,8 +44,19 @@ def compute_dtype(rtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if rtype == np.float32 else np.dtype(np.float64)
 
 
-def to_core(arr: np.ndarray, ctype: np.dtype) -> np.ndarray:
-    """A C-contiguous, aligned, native-endian base ndarray of dtype ``ctype`` (a copy if needed)."""
+def to_core(arr: np.ndarray, ctype: np.dtype, fname: str = "", name: str = "x") -> np.ndarray:
+    """A C-contiguous, aligned, native-endian base ndarray of dtype ``ctype`` (a copy if needed).
+
+    A copy is working memory too: one larger than the limit raises MemoryError before it is made.
+    """
+    nbytes = arr.size * ctype.itemsize
+    if nbytes > MAX_BYTES and not (arr.dtype == ctype and arr.flags.c_contiguous
+                                   and arr.flags.aligned and arr.dtype.isnative):
+        raise MemoryError(
+            f"{fname or 'cnncore'}: converting {name} of shape {arr.shape} and dtype {arr.dtype} "
+            f"to contiguous {ctype} needs {nbytes} bytes ({_human(nbytes)}), more than the "
+            f"{MAX_BYTES} bytes ({_human(MAX_BYTES)}) available"
+        )
     return np.require(arr, dtype=ctype, requirements=["C", "A", "E"])
 
 
@@ -67,22 +78,41 @@ def as_bool(value, name: str, fname: str) -> bool:
 
 
 def as_real(value, name: str, fname: str) -> float:
+    """``value`` as a Python float: any real number but a bool (TypeError), NaN and infinities
+    included; an integer beyond the float range (``abs(value) > 1.8e308``) raises OverflowError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fname}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise OverflowError(
+            f"{fname}: {name} must fit in a float (absolute value at most 1.8e308), got an "
+            f"integer of {int(value).bit_length()} bits"
+        ) from None
 
 
-def _memory_limit() -> int:
+def _read_memory_limit():
+    """``(limit in bytes, whether CNNCORE_MAX_BYTES set it)``: the variable when it holds an
+    integer, else the machine's physical memory."""
     env = os.environ.get("CNNCORE_MAX_BYTES")
     if env:
         try:
-            return int(env)
+            return int(env), True
         except ValueError:
             pass
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), False
     except (ValueError, OSError, AttributeError):
-        return 2**48
+        return 2**48, False
+
+
+# Read once, at import (as OMP_NUM_THREADS is): every check of a process sees the same limit, and
+# the repeat-call paths, which skip the checks for shapes already checked, stay right.
+MAX_BYTES, MAX_BYTES_FROM_ENV = _read_memory_limit()
+
+
+def _memory_limit() -> int:
+    return MAX_BYTES
 
 
 def _human(nbytes: int) -> str:
@@ -93,12 +123,14 @@ def _human(nbytes: int) -> str:
     return str(nbytes)
 
 
-def check_output_size(fname: str, shape, itemsize: int) -> None:
+def check_output_size(fname: str, shape, itemsize: int, cause: str = "") -> None:
     """Raise MemoryError, before anything is allocated, when the result would not fit.
 
-    The limit is the machine's physical memory, or ``CNNCORE_MAX_BYTES`` when set. An empty
-    result (an empty batch) needs no memory, but NumPy still refuses a shape whose non-zero
-    extents multiply past its index range: that one raises MemoryError here too, with our name.
+    The limit is the machine's physical memory, or ``CNNCORE_MAX_BYTES`` when set (read when
+    cnncore is imported). ``cause`` names the arguments that set the result's size, for the
+    message. An empty result (an empty batch) needs no memory, but NumPy still refuses a shape
+    whose non-zero extents multiply past its index range: that one raises MemoryError here too,
+    with our name.
     """
     count = 1
     nonzero = 1
@@ -111,6 +143,7 @@ def check_output_size(fname: str, shape, itemsize: int) -> None:
         raise MemoryError(
             f"{fname}: the result of shape {tuple(int(s) for s in shape)} needs {nbytes} bytes "
             f"({_human(nbytes)}), more than the {limit} bytes ({_human(limit)}) available"
+            + (f"; it comes from {cause}" if cause else "")
         )
     if nonzero * itemsize > np.iinfo(np.intp).max:
         raise MemoryError(
@@ -119,14 +152,44 @@ def check_output_size(fname: str, shape, itemsize: int) -> None:
         )
 
 
-def check_core_range(fname: str, **values) -> None:
+def check_core_range(fname: str, cause: str = "", **values) -> None:
     """Every stride, padding, dilation and output extent the core sees, and the reach of every
-    window into the padded input, must be below 2**62 (the core's own checks, with our name)."""
+    window into the padded input, must be below 2**62 (the core's own checks, with our name).
+
+    ``cause`` names the arguments a value comes from when it is not one of them itself.
+    """
     for name, vals in values.items():
         for v in vals:
             if abs(v) >= MAX_EXTENT:
                 raise OverflowError(
-                    f"{fname}: {name} {v} is beyond the supported range (absolute values below "
-                    f"2**62)"
+                    f"{fname}: {name} {v}{f' (from {cause})' if cause else ''} is beyond the "
+                    f"supported range (absolute values below 2**62)"
                 )
+
+
+def core_call(fname: str, func, *args, cause: str = ""):
+    """``func(*args)`` with the core's errors named after the public function ``fname``.
+
+    The core's own checks say ``conv:`` or ``pool:``; a work buffer it cannot allocate raises
+    ``MemoryError`` (``std::bad_alloc``) or, beyond ``max_size()``, a ValueError from pybind11:
+    both become a MemoryError that names ``fname`` and ``cause`` (the arguments that set the
+    buffers' sizes).
+    """
+    where = f" ({cause})" if cause else ""
+    try:
+        return func(*args)
+    except MemoryError:
+        raise MemoryError(
+            f"{fname}: not enough memory for the work buffers of this call{where}"
+        ) from None
+    except ValueError as exc:
+        msg = str(exc)
+        if "max_size" in msg:
+            raise MemoryError(
+                f"{fname}: the work buffers of this call would be larger than any allocation"
+                f"{where}"
+            ) from None
+        if msg.startswith(fname + ":"):
+            raise
+        raise ValueError(f"{fname}: {msg}") from None
 

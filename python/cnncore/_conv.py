@@ -11,6 +11,7 @@ from ._common import (
     check_core_range,
     check_output_size,
     compute_dtype,
+    core_call,
     finish,
     result_dtype,
     to_core,
@@ -66,6 +67,29 @@ def _conv(fname, nd, x, w, bias, stride, padding, dilation, groups):
     return y
 
 
+def _live_taps(i, k, s, d, pad, o):
+    """``(first, last)`` of the taps that meet the input in some window along one dimension, or
+    None when none does (input length ``i``, kernel ``k``, stride ``s``, dilation ``d``, padding
+    ``pad``, ``o`` windows). Window ``j``'s tap ``a`` reads input ``j*s + a*d - pad[0]``."""
+    if k == 1 or d == 1:
+        return (0, k - 1)  # the taps of a window are adjacent: no tap is dead on its own
+    live = []
+    for a in range(k):
+        start = a * d - pad[0]
+        j = 0 if start >= 0 else -(start // s)  # the first window where the tap is past 0
+        if j < o and start + j * s < i:
+            live.append(a)
+    return (live[0], live[-1]) if live else None
+
+
+def _bias_only(out_shape, b, ctype, rtype, batched, want_args):
+    y = np.zeros(out_shape, dtype=ctype)
+    if b is not None and y.size:
+        y += b.astype(ctype).reshape((-1,) + (1,) * (len(out_shape) - 2))
+    y = finish(y if batched else y[0], rtype)
+    return (y, None) if want_args else y
+
+
 def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto",
             want_args=False):
     """Shared body of conv1d/2d/3d: checks, shape arithmetic, dtype policy, then the core.
@@ -97,6 +121,8 @@ def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto
     c_out, c_per_group, kernel = w.shape[0], w.shape[1], w.shape[2:]
     if c_in < 1:
         raise ValueError(f"{fname}: x must have at least one channel, got shape {x.shape}")
+    if c_out < 1:
+        raise ValueError(f"{fname}: w must have at least one filter, got shape {w.shape}")
     if min(in_sizes) < 1:
         raise ValueError(
             f"{fname}: x has an empty spatial dimension (shape {x.shape}); only the batch may be empty"
@@ -121,7 +147,36 @@ def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto
     rtype = result_dtype(x, w) if b is None else result_dtype(x, w, b)
     ctype = compute_dtype(rtype)
     out_shape = (n, c_out) + tuple(outs)
-    check_output_size(fname, out_shape, rtype.itemsize)
+    cause = "the input's size, padding, stride and dilation"
+    check_output_size(fname, out_shape, rtype.itemsize, cause)
+    check_core_range(fname, cause, **{"output size": outs})
+
+    # Taps of a dilated kernel that meet no input element in any window add only zeros: drop
+    # them, so that a huge dilation (a 'same' padding of 2**40 around a 3-tap kernel) leaves a
+    # small problem instead of work buffers as long as the kernel's reach.
+    live = [_live_taps(*args) for args in zip(in_sizes, kernel, stride, dilation, pads, outs)]
+    if (any(t is None or t[0] > 0 or t[1] < k - 1 for t, k in zip(live, kernel))
+            and not np.isfinite(w).all()):
+        # A NaN or infinite weight on a tap that meets only padding still counts (0 * inf is
+        # NaN, as the reference and PyTorch compute): nothing is dropped then.
+        live = [(0, k - 1) for k in kernel]
+    if None in live:
+        # No tap meets the input in any window: every output is the bias alone.
+        return _bias_only(out_shape, b, ctype, rtype, batched, want_args)
+    asked = f"stride {stride}, padding {pads}, dilation {dilation}"  # for a MemoryError
+    pruned = any(lo > 0 or hi < k - 1 for (lo, hi), k in zip(live, kernel))
+    if pruned:
+        x_sel, w_sel, befores = [Ellipsis], [Ellipsis], []
+        for (lo, hi), d, (before, _) in zip(live, dilation, pads):
+            start = lo * d - before  # input index of the first live tap in window 0
+            x_sel.append(slice(max(start, 0), None))
+            w_sel.append(slice(lo, hi + 1))
+            befores.append(max(-start, 0))
+        x = x[tuple(x_sel)]
+        w = w[tuple(w_sel)]
+        xs = x.shape if batched else (1,) + x.shape
+        in_sizes, kernel = xs[2:], w.shape[2:]
+        pads = tuple((p, 0) for p in befores)
 
     # The core sees 3 spatial dimensions; a stride that moves no window and a dilation of a
     # one-tap kernel change nothing, so they are normalised before the range check.
@@ -136,18 +191,22 @@ def conv_nd(fname, nd, x, w, bias, stride, padding, dilation, groups, impl="auto
              for o, s, d, k, p in zip(core_out, core_stride, core_dil, core_k, core_pad)]
     check_core_range(fname, stride=core_stride, dilation=core_dil, padding=core_pad,
                      **{"output size": outs, "window reach (with the padding)": reach})
+    if n == 0:  # an empty batch: an empty result, the core has nothing to do
+        return _bias_only(out_shape, b, ctype, rtype, batched, want_args)
 
-    xc = to_core(x, ctype).reshape((n, c_in) + lead + tuple(in_sizes))
-    wc = to_core(w, ctype).reshape((c_out, c_per_group) + lead + tuple(kernel))
-    bc = None if b is None else to_core(b, ctype)
-    y = _core.conv(xc, wc, bc, core_stride, core_pad, core_dil, lead + tuple(outs), groups, impl)
+    xc = to_core(x, ctype, fname, "x").reshape((n, c_in) + lead + tuple(in_sizes))
+    wc = to_core(w, ctype, fname, "w").reshape((c_out, c_per_group) + lead + tuple(kernel))
+    bc = None if b is None else to_core(b, ctype, fname, "bias")
+    y = core_call(fname, _core.conv, xc, wc, bc, core_stride, core_pad, core_dil,
+                  lead + tuple(outs), groups, impl,
+                  cause=asked)
     y = y.reshape(out_shape)
     if not batched:
         y = y[0]
     y = finish(y, rtype)
     if not want_args:
         return y
-    same = rtype == ctype and x.dtype == ctype and w.dtype == ctype and (b is None or b.dtype == ctype)
+    same = not pruned and rtype == ctype and x.dtype == ctype and w.dtype == ctype and (b is None or b.dtype == ctype)
     args = None
     if same:
         plan = core_stride + core_pad + core_dil + lead + tuple(outs) + (groups, y.ndim) + y.shape
@@ -180,6 +239,21 @@ def conv1d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
         ``L_out = floor((L + pad_before + pad_after - dilation*(K-1) - 1) / stride) + 1``.
         dtype ``numpy.result_type(x, w, numpy.float32)``.
 
+    Raises
+    ------
+    ValueError
+        Bad shapes or arguments (a stride, dilation or groups below 1, a negative padding, a
+        kernel reaching past the padded input). An empty batch (``N == 0``) is fine and gives an
+        empty result; no channels, no filters, an empty spatial dimension or an empty kernel is
+        a ValueError.
+    TypeError
+        A bool, float or string where an integer is expected; complex or object arrays.
+    MemoryError, OverflowError
+        A result too large for memory (checked before allocating), a stride, padding or
+        dilation the core would index at ``2**62`` or more, or (with huge dilations whose far
+        apart taps all meet the input) work buffers that do not fit. Other integers, up to
+        ``2**64`` and beyond, give the exact result (README, "Edge cases and limits").
+
     Examples
     --------
     >>> import cnncore as cc
@@ -207,6 +281,21 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
         ``y[n, f, i, j] = bias[f] + sum_c sum_a sum_b w[f, c, a, b] * x_padded[n, c, i*s_h + a*d_h,
         j*s_w + b*d_w]``, as in ``torch.nn.functional.conv2d``.
 
+    Raises
+    ------
+    ValueError
+        Bad shapes or arguments (a stride, dilation or groups below 1, a negative padding, a
+        kernel reaching past the padded input). An empty batch (``N == 0``) is fine and gives an
+        empty result; no channels, no filters, an empty spatial dimension or an empty kernel is
+        a ValueError.
+    TypeError
+        A bool, float or string where an integer is expected; complex or object arrays.
+    MemoryError, OverflowError
+        A result too large for memory (checked before allocating), a stride, padding or
+        dilation the core would index at ``2**62`` or more, or (with huge dilations whose far
+        apart taps all meet the input) work buffers that do not fit. Other integers, up to
+        ``2**64`` and beyond, give the exact result (README, "Edge cases and limits").
+
     Examples
     --------
     >>> import cnncore as cc
@@ -232,6 +321,21 @@ def conv3d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     Returns
     -------
     ndarray, shape (N, F, D_out, H_out, W_out) or (F, D_out, H_out, W_out)
+
+    Raises
+    ------
+    ValueError
+        Bad shapes or arguments (a stride, dilation or groups below 1, a negative padding, a
+        kernel reaching past the padded input). An empty batch (``N == 0``) is fine and gives an
+        empty result; no channels, no filters, an empty spatial dimension or an empty kernel is
+        a ValueError.
+    TypeError
+        A bool, float or string where an integer is expected; complex or object arrays.
+    MemoryError, OverflowError
+        A result too large for memory (checked before allocating), a stride, padding or
+        dilation the core would index at ``2**62`` or more, or (with huge dilations whose far
+        apart taps all meet the input) work buffers that do not fit. Other integers, up to
+        ``2**64`` and beyond, give the exact result (README, "Edge cases and limits").
 
     Examples
     --------

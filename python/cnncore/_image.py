@@ -12,7 +12,15 @@ import math
 import numpy as np
 
 from . import _core
-from ._common import as_input, as_real, check_output_size, compute_dtype, finish, to_core
+from ._common import (
+    as_input,
+    as_real,
+    check_output_size,
+    compute_dtype,
+    core_call,
+    finish,
+    to_core,
+)
 
 # filter2d's border names -> numpy.pad's mode (the table in filter2d's docstring).
 _BORDERS = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "wrap": "wrap"}
@@ -52,9 +60,10 @@ def filter2d(image, kernel, border="zeros"):
     ----------
     image : array_like, shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
         Any real dtype. Every colour channel is filtered with the same kernel; the alpha channel
-        of an RGBA image is passed through unchanged.
+        of an RGBA image is passed through unchanged. An empty image is a ValueError.
     kernel : array_like, shape (k_h, k_w)
-        Any size, even ones included, including larger than the image. See
+        Any size >= 1, even ones included, including larger than the image (an empty kernel
+        is a ValueError). See
         :mod:`cnncore.filters` for the classic ones.
     border : {'zeros', 'reflect', 'replicate', 'wrap'}
         What lies beyond the edges, for an image row ``a b c d``:
@@ -117,8 +126,9 @@ def filter2d(image, kernel, border="zeros"):
     # Channels last, a row holds its pixels' c channels side by side: the core filters the
     # (H, W * c) rows with the kernel's columns c apart, extending the edges by the border rule
     # as it goes (no padded copy of the image, no transposes).
-    x = to_core(planes, ctype).reshape(h, w * c)
-    y = finish(_core.filter2d(x, to_core(k, ctype), c, border), rtype)
+    x = to_core(planes, ctype, fname, "image").reshape(h, w * c)
+    y = finish(core_call(fname, _core.filter2d, x, to_core(k, ctype, fname, "kernel"), c, border),
+               rtype)
     out = y.reshape(h, w, c)
     if c == 4:
         out[..., 3] = planes[..., 3]  # alpha passes through

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import _core, shapes
 from ._common import (
     as_bool,
@@ -9,6 +11,7 @@ from ._common import (
     check_core_range,
     check_output_size,
     compute_dtype,
+    core_call,
     finish,
     result_dtype,
     to_core,
@@ -43,7 +46,10 @@ def pool_nd(fname, kind, nd, x, kernel_size, stride, padding, dilation, ceil_mod
     rtype = result_dtype(x)
     ctype = compute_dtype(rtype)
     out_shape = tuple(lead_shape) + tuple(outs)
-    check_output_size(fname, out_shape, rtype.itemsize)
+    cause = "the input's size, kernel_size, padding, stride and dilation"
+    check_output_size(fname, out_shape, rtype.itemsize, cause)
+    check_core_range(fname, cause, **{"output size": outs})
+    check_core_range(fname, kernel_size=kernel)
 
     planes = 1
     for s in lead_shape:
@@ -59,9 +65,12 @@ def pool_nd(fname, kind, nd, x, kernel_size, stride, padding, dilation, ceil_mod
     reach += [i + p + k for i, p, k in zip(lead + tuple(in_sizes), after, core_k)]
     check_core_range(fname, stride=core_stride, dilation=core_dil, padding=before + after,
                      **{"output size": outs, "window reach (with the padding)": reach})
-    xc = to_core(x, ctype).reshape((planes,) + lead + tuple(in_sizes))
-    y = _core.pool(xc, kind, lead + kernel, core_stride, before, after, core_dil,
-                   lead + tuple(outs), count_include_pad)
+    if planes == 0:  # an empty batch: an empty result, the core has nothing to do
+        return np.zeros(out_shape, dtype=rtype)
+    xc = to_core(x, ctype, fname).reshape((planes,) + lead + tuple(in_sizes))
+    y = core_call(fname, _core.pool, xc, kind, lead + kernel, core_stride, before, after,
+                  core_dil, lead + tuple(outs), count_include_pad,
+                  cause=f"kernel_size {kernel}, stride {stride}, padding {pads}, dilation {dilation}")
     return finish(y.reshape(out_shape), rtype)
 
 
@@ -85,6 +94,10 @@ _POOL_DOC = """{title} pooling over the last {nd} dimension(s) of a channels-fir
     -------
     ndarray of dtype ``numpy.result_type(x, numpy.float32)``
         {result}
+        An empty batch (``N == 0``) gives an empty result; no channels or an empty spatial
+        dimension is a ValueError, as are sizes below 1 or a window larger than the padded input.
+        Integer arguments are exact at any size (a kernel_size of ``2**40`` with its padding is
+        computed); a bool is a TypeError (README, "Edge cases and limits").
 
     Examples
     --------

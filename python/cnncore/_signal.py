@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from . import _core, shapes
-from ._common import as_input, check_output_size, compute_dtype, finish, result_dtype, to_core
+from ._common import (
+    as_input,
+    check_output_size,
+    compute_dtype,
+    core_call,
+    finish,
+    result_dtype,
+    to_core,
+)
 
 _MODES = ("valid", "same", "full")
 
@@ -37,12 +45,13 @@ def _signal(fname, x, w, mode, flip):
     ctype = compute_dtype(rtype)
     check_output_size(fname, outs, rtype.itemsize)
     lead = (1,) * (3 - x.ndim)
-    xc = to_core(x, ctype).reshape((1, 1) + lead + x.shape)
-    wc = to_core(w, ctype)
+    xc = to_core(x, ctype, fname).reshape((1, 1) + lead + x.shape)
+    wc = to_core(w, ctype, fname, "w")
     if flip:
-        wc = to_core(wc[(slice(None, None, -1),) * w.ndim], ctype)
+        wc = to_core(wc[(slice(None, None, -1),) * w.ndim], ctype, fname, "w")
     wc = wc.reshape((1, 1) + lead + w.shape)
-    y = _core.conv(xc, wc, None, (1, 1, 1), (0,) * len(lead) + pads, (1, 1, 1), lead + outs, 1)
+    y = core_call(fname, _core.conv, xc, wc, None, (1, 1, 1), (0,) * len(lead) + pads, (1, 1, 1),
+                  lead + outs, 1)
     return finish(y.reshape(outs), rtype)
 
 
@@ -55,6 +64,7 @@ def correlate(x, w, mode="valid"):
     Parameters
     ----------
     x, w : array_like, both 1-D or both 2-D
+        Not empty (an empty ``x`` or ``w`` is a ValueError).
     mode : {'valid', 'same', 'full'}
         ``'full'``: every overlap, ``nx + nw - 1`` samples. ``'same'``: the centre ``nx``
         samples of ``'full'``, starting at ``(nw - 1) // 2``. ``'valid'``: the

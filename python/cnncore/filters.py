@@ -44,6 +44,8 @@ import numbers
 
 import numpy as np
 
+from ._common import check_output_size
+
 __all__ = [
     "vertical_edges",
     "horizontal_edges",
@@ -236,6 +238,7 @@ def box_blur(size=3):
         h, w = (_size(s, "size", fname) for s in size)
     else:
         h = w = _size(size, "size", fname)
+    check_output_size(fname, (h, w), 8, "size")
     return np.full((h, w), 1.0 / (h * w))
 
 
@@ -269,6 +272,7 @@ def gaussian_blur(size=5, sigma=None):
     """
     fname = "gaussian_blur"
     size = _size(size, "size", fname, odd=True)
+    check_output_size(fname, (size, size), 8, "size")
     if sigma is None:
         sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
     elif isinstance(sigma, (bool, np.bool_)) or not isinstance(sigma, numbers.Real):

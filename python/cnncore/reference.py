@@ -126,6 +126,8 @@ def _check_batched(x, nd, fname):
             f"{fname}: x must have {nd + 2} dimensions (N, C, {names}) or {nd + 1} (C, {names}), "
             f"got {x.ndim} dimensions with shape {x.shape}"
         )
+    if x.shape[-nd - 1] < 1:
+        raise ValueError(f"{fname}: x must have at least one channel, got shape {x.shape}")
     for dim, size in enumerate(x.shape[-nd:]):
         if size < 1:
             raise ValueError(
@@ -181,6 +183,8 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups, nd, fname):
     n, c = x.shape[:2]
     f, c_per_group = w.shape[:2]
     kernel = w.shape[2:]
+    if f < 1:
+        raise ValueError(f"{fname}: w must have at least one filter, got shape {w.shape}")
     if any(k < 1 for k in kernel):
         raise ValueError(f"{fname}: w must have a kernel of size >= 1 in every dimension, "
                          f"got shape {w.shape}")
@@ -526,15 +530,16 @@ def _avg_divisor(sizes, kernel, stride, pads, out_sizes, count_include_pad, work
     divisor = np.ones((1,) * nd, dtype=work)
     for dim, (i, k, s, (before, after), n_out) in enumerate(
             zip(sizes, kernel, stride, pads, out_sizes)):
-        start = np.arange(n_out) * s - before
-        end = np.minimum(start + k, i + after)
+        # In Python integers: a stride of 2**63 overflows NumPy's int64 (the sizes never do).
+        start = [o * s - before for o in range(n_out)]
+        end = [min(a + k, i + after) for a in start]
         if count_include_pad:
-            size = end - start
+            size = [e - a for a, e in zip(start, end)]
         else:
-            size = np.minimum(end, i) - np.maximum(start, 0)
+            size = [min(e, i) - max(a, 0) for a, e in zip(start, end)]
         shape = [1] * nd
         shape[dim] = n_out
-        divisor = divisor * size.astype(work).reshape(shape)
+        divisor = divisor * np.array(size, dtype=work).reshape(shape)
     return divisor
 
 

@@ -140,10 +140,13 @@ def _output_size(i, k, s, d, before, after, ceil_mode, fname, dim=""):
             f"padded input{dim} of size {padded} ({i} + {before} + {after})"
         )
     span = padded - reach
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= i + before:
-        # PyTorch's rule: the last window must start inside the input or the leading padding.
-        out -= 1
+    out = span // s + 1
+    if ceil_mode and span % s and out * s < i + before:
+        # Rounded up: one more, partial, window over the leftover elements, kept only when it
+        # starts inside the input or the leading padding (PyTorch's rule). A padding of more
+        # than half the kernel (which the pooling functions refuse, as PyTorch does) can leave
+        # full windows in the trailing padding: those stay, as without ceil_mode.
+        out += 1
     return out
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
+from .. import _common
 from . import _engine as _engine_mod
 from . import summary as _summary
 from . import weights as _weights
@@ -13,8 +15,10 @@ from .layers import Input, Layer, _Activation
 
 __all__ = ["Sequential"]
 
-# predict's batches when batch_size is None.
+# predict's batches when batch_size is None: at most this many samples, and at most this much
+# working memory (but always at least one sample).
 DEFAULT_BATCH = 1024
+DEFAULT_BATCH_BYTES = 2**30
 
 
 class Sequential:
@@ -263,7 +267,10 @@ class Sequential:
             float32 one batch at a time (no scaling: a model trained on ``pixels / 255`` wants
             that).
         batch_size : int, optional
-            Samples per forward pass; by default all of them, in batches of at most 1024.
+            Samples per forward pass; by default all of them, in batches of at most 1024 samples
+            and 1 GiB of working memory. A result, or a batch's working memory, larger than the
+            memory limit (physical memory, or ``CNNCORE_MAX_BYTES``) raises ``MemoryError``
+            before anything is allocated.
 
         Returns
         -------
@@ -278,17 +285,37 @@ class Sequential:
         >>> probs.shape, bool((probs.argmax(1) == labels[:8]).all())
         ((8, 10), True)
         """
+        if batch_size is None and type(x) is np.ndarray and x.dtype == np.float32:
+            # The common call, a float32 batch of the model's input shape that fits one pass:
+            # straight to the compiled engine (what follows would find the same).
+            engine = self._engine()
+            fast = getattr(self, "_engine_fast", None)
+            if (engine is not None and fast is not None and fast[0] is engine
+                    and x.shape[1:] == fast[1] and 0 < x.shape[0] <= fast[3]
+                    and x.flags.c_contiguous and x.flags.aligned):
+                return engine.run(x).reshape((x.shape[0],) + fast[2])
         fname = "predict"
         x = self._check_input(x, fname)
         n = x.shape[0]
+        per_sample = self._bytes_per_sample()
         if batch_size is None:
-            batch_size = DEFAULT_BATCH
+            budget = min(DEFAULT_BATCH_BYTES, _common.MAX_BYTES)
+            batch_size = max(1, min(DEFAULT_BATCH, budget // per_sample))
         if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral):
             raise TypeError(f"{fname}: batch_size must be a positive integer, got {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"{fname}: batch_size must be >= 1, got {batch_size}")
-        for layer in self.layers:
-            layer._weights()  # refuse a model without weights before any work
+        self._engine()  # refuses a model without weights before any work
+        _common.check_output_size(fname, (n,) + self.output_shape, 4)
+        batch = min(n, int(batch_size))
+        if batch * per_sample > _common.MAX_BYTES:
+            need = batch * per_sample
+            raise MemoryError(
+                f"{fname}: a batch of {batch} samples needs {need} bytes "
+                f"({_common._human(need)}) of working memory ({per_sample} bytes a sample), more "
+                f"than the {_common.MAX_BYTES} bytes ({_common._human(_common.MAX_BYTES)}) "
+                f"available; pass a smaller batch_size"
+            )
         if n <= batch_size:
             return self._forward(x)
         out = np.empty((n,) + self.output_shape, np.float32)
@@ -297,6 +324,13 @@ class Sequential:
         return out
 
     __call__ = predict
+
+    def _bytes_per_sample(self) -> int:
+        """Working memory of one sample's forward pass, at most: its float32 copy, the two
+        buffers the activations alternate between and the dense layers' gathered input (each at
+        most as large as the largest layer output) and its result."""
+        sizes = [math.prod(layer.output_shape) for layer in self.layers]
+        return 4 * (sizes[0] + 3 * max(sizes) + sizes[-1])
 
     def _forward(self, x):
         y = np.ascontiguousarray(x, dtype=np.float32)
@@ -311,15 +345,30 @@ class Sequential:
         """The compiled forward pass (cnncore.nn._engine), rebuilt when any weight array is
         replaced; None when the model has a layer it does not run. Arrays changed in place are
         not seen: call ``invalidate()`` after editing ``layer.params[...]`` in place."""
-        key = tuple((id(a), a.ctypes.data) for layer in self.layers for a in layer.params.values())
+        arrays = [a for layer in self.layers for a in layer.params.values()]
         cached = getattr(self, "_engine_cache", None)
-        if cached is not None and cached[0] == key:
+        # The cache holds the arrays it was built from: while it lives no other object can take
+        # their ids, so the same ids mean the same arrays (and NumPy refuses to resize an array
+        # something else refers to).
+        if (cached is not None and len(cached[0]) == len(arrays)
+                and all(a is b for a, b in zip(arrays, cached[0]))):
             return cached[1]
+        for layer in self.layers:
+            layer._weights()  # a model without weights is refused before any work
         try:
             engine = _engine_mod.build(self)
         except (ValueError, TypeError):
             engine = None
-        self._engine_cache = (key, engine)
+        self._engine_cache = (arrays, engine)
+        if engine is not None:
+            # For predict's fast path: the largest batch it may run in one pass unchecked (the
+            # default batch, within the memory limit for its work buffers and its result).
+            per_sample = self._bytes_per_sample()
+            out = self.output_shape
+            budget = min(DEFAULT_BATCH_BYTES, _common.MAX_BYTES)
+            most = min(DEFAULT_BATCH, budget // per_sample,
+                       _common.MAX_BYTES // (4 * max(1, math.prod(out))))
+            self._engine_fast = (engine, self.input_shape, out, most)
         return engine
 
     def invalidate(self) -> None:
