@@ -145,7 +145,8 @@ def check_output_size(fname: str, shape, itemsize: int, cause: str = "") -> None
             f"({_human(nbytes)}), more than the {limit} bytes ({_human(limit)}) available"
             + (f"; it comes from {cause}" if cause else "")
         )
-    if nonzero * itemsize > np.iinfo(np.intp).max:
+    # An extent of 2**62 or more is check_core_range's to refuse (an OverflowError naming it).
+    if nonzero * itemsize > np.iinfo(np.intp).max and max(shape, default=0) < MAX_EXTENT:
         raise MemoryError(
             f"{fname}: the result of shape {tuple(int(s) for s in shape)} is empty, but its other "
             f"extents are too large for a NumPy array"
