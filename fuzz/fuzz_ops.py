@@ -23,8 +23,9 @@ Usage::
     python fuzz/fuzz_ops.py --replay FILE_OR_DIR...              # no atheris: run saved inputs once
 
 The decoder needs nothing but NumPy: ``one_input(data)`` is what tests/test_fuzz_regressions.py
-calls. Output sizes are capped with ``CNNCORE_MAX_BYTES`` (32 MiB unless set), inputs to a few
-thousand elements, so that every execution is fast and bounded in memory.
+calls. Output sizes are capped with ``CNNCORE_MAX_BYTES`` (32 MiB unless set; the tests lower
+``cnncore._common.MAX_BYTES`` instead), inputs to a few thousand elements, so that every execution
+is fast and bounded in memory.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ.setdefault("CNNCORE_MAX_BYTES", str(32 << 20))
-
 if __name__ == "__main__":
     # Run as a script: import this file again as the module fuzz_ops, with cnncore and the
     # decoder itself instrumented (their branches are the coverage that guides the fuzzer).
+    # cnncore reads the memory limit when imported. (Imported as a module, by the tests, this file
+    # changes no environment variable: their subprocesses would inherit it.)
+    os.environ.setdefault("CNNCORE_MAX_BYTES", str(32 << 20))
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     if "--replay" in sys.argv:
         import fuzz_ops

@@ -16,18 +16,21 @@ import numpy as np
 import pytest
 
 import cnncore as cc
-from cnncore import _core
+from cnncore import _common, _core
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "fuzz")
 
 
 @pytest.fixture
-def fuzz_ops():
+def fuzz_ops(monkeypatch):
     sys.path.insert(0, FUZZ_DIR)
     try:
         import fuzz_ops as mod
     finally:
         sys.path.remove(FUZZ_DIR)
+    # The fuzzer's memory limit (its script sets CNNCORE_MAX_BYTES, read when cnncore is imported):
+    # the decoder asks for paddings up to 2**31, whose results must be refused, not allocated.
+    monkeypatch.setattr(_common, "MAX_BYTES", 32 << 20)
     level = _core.simd_level()
     yield mod
     # one_input picks the dispatch level and the thread count: back to the defaults.
