@@ -23,11 +23,18 @@ FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "
 
 @pytest.fixture
 def fuzz_ops():
+    # Importing the decoder sets CNNCORE_MAX_BYTES (32 MiB) for the fuzzing process: not for the
+    # subprocesses that later tests start from this one.
+    before = os.environ.get("CNNCORE_MAX_BYTES")
     sys.path.insert(0, FUZZ_DIR)
     try:
         import fuzz_ops as mod
     finally:
         sys.path.remove(FUZZ_DIR)
+        if before is None:
+            os.environ.pop("CNNCORE_MAX_BYTES", None)
+        else:
+            os.environ["CNNCORE_MAX_BYTES"] = before
     level = _core.simd_level()
     yield mod
     # one_input picks the dispatch level and the thread count: back to the defaults.
