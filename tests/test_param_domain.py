@@ -35,6 +35,8 @@ import numpy as np
 import pytest
 
 import cnncore as cc
+
+from conftest import no_asan
 from cnncore import filters, reference, shapes
 
 VALUES = [
@@ -411,6 +413,7 @@ for v in (2**26, 2**31, 2**40):  # float32 pooling windows far larger than the i
 """
 
 
+@no_asan
 def test_huge_work_buffers_in_a_memory_limited_subprocess():
     # In a child limited to 3 GiB of address space: an allocation the size of a kernel's reach
     # fails there at once (MemoryError) instead of filling this machine's memory.
