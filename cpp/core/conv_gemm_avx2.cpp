@@ -165,6 +165,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
     const int tid = omp_get_thread_num();
 #else
     const int tid = 0;
+    (void)threads;
 #endif
     DenormalGuard guard;
     float* strip = scratch + tid * plan.scratch_floats;
@@ -354,6 +355,7 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
     const int tid = omp_get_thread_num();
 #else
     const int tid = 0;
+    (void)threads;
 #endif
     DenormalGuard guard;
     float* strip = scratch + tid * plan.scratch_floats;
