@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 import cnncore as cc
+
+from conftest import no_asan
 from cnncore import nn
 
 MB = 10**6
@@ -113,6 +115,7 @@ def threads(request):
 
 
 @needs_proc
+@no_asan
 @pytest.mark.parametrize("threads", [1], indirect=True)
 @pytest.mark.parametrize("name, call", CALLS, ids=[c[0] for c in CALLS])
 def test_no_leak_2000_calls(threads, name, call):
@@ -121,6 +124,7 @@ def test_no_leak_2000_calls(threads, name, call):
 
 
 @needs_proc
+@no_asan
 @pytest.mark.parametrize("threads", [1], indirect=True)
 @pytest.mark.parametrize("name, call, exc", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
 def test_no_leak_2000_bad_calls(threads, name, call, exc):
@@ -130,6 +134,7 @@ def test_no_leak_2000_bad_calls(threads, name, call, exc):
 
 @needs_proc
 @pytest.mark.slow
+@no_asan
 @pytest.mark.parametrize("threads", [2], indirect=True)
 def test_no_leak_10000_calls_of_each(threads):
     report = {}

@@ -15,6 +15,8 @@ import pytest
 
 import cnncore as cc
 
+from conftest import no_asan
+
 from subproc import run_script
 
 MiB = 2**20
@@ -246,6 +248,7 @@ report(dict(err=err, peak=peak, after=after, peak_reset=peak_reset, in_bytes=in_
 
 
 
+@no_asan
 @pytest.mark.parametrize("case", [
     "gemm-plain", "plane-plain", "pool-plain", "predict",
     "pool-long-row",
@@ -317,6 +320,7 @@ report(dict(seconds=seconds, worst=worst, terms=16 * 31 * 31, base_vmpeak=base,
 '''
 
 
+@no_asan
 def test_big_convolution_under_4gib_address_space(tmp_path):
     # 'same' padding, float32, the direct path (one output channel), two threads; numpy's BLAS is
     # kept to one thread so that its buffers (not cnncore's) do not decide the outcome on a

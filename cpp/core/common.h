@@ -179,9 +179,11 @@ bool forked_after_parallel() noexcept;
 // Work splitting that keeps results independent of the thread count: each task is computed
 // entirely by one thread in a fixed order, so only who computes it changes, never how.
 // parallel_tasks runs body(task, thread_index) for task in [0, tasks) on `threads` threads
-// (static schedule; thread_index < threads indexes per-thread scratch), each thread under a
-// DenormalGuard. Tasks are also the unit of interruption (see Interruptible): keep each one
-// short (milliseconds).
+// (thread_index < threads indexes per-thread scratch), each thread under a DenormalGuard. Tasks
+// are handed out one at a time as threads become free: on a shared machine a thread whose core
+// is busy elsewhere delays the call by one task, not by its whole share, and the calling thread
+// (the one that polls for Ctrl-C, see Interruptible) keeps taking tasks to the end. Tasks are
+// also the unit of interruption: keep each one short (milliseconds).
 template <class F>
 inline void parallel_tasks(index_t tasks, int threads, F&& body) {
   Interruptible* call = Interruptible::current();
@@ -193,7 +195,7 @@ inline void parallel_tasks(index_t tasks, int threads, F&& body) {
       DenormalGuard guard;
       Interruptible::Adopt adopt(call);
       const int tid = omp_get_thread_num();
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
       for (index_t t = 0; t < tasks; ++t)
         if (!call || !call->should_stop()) body(t, tid);
     }

@@ -165,6 +165,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
     const int tid = omp_get_thread_num();
 #else
     const int tid = 0;
+    (void)threads;
 #endif
     DenormalGuard guard;
     float* strip = scratch + tid * plan.scratch_floats;
@@ -175,7 +176,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
         for (index_t b = 0; b < kw; ++b, ++k) koff[k] = c * plane + a * dh * row_len + b * dw;
 
 #if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
 #endif
     for (index_t t = 0; t < tasks; ++t) {
       if (call && call->should_stop()) continue;
@@ -354,11 +355,12 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
     const int tid = omp_get_thread_num();
 #else
     const int tid = 0;
+    (void)threads;
 #endif
     DenormalGuard guard;
     float* strip = scratch + tid * plan.scratch_floats;
 #if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
 #endif
     for (index_t t = 0; t < tasks; ++t) {
       if (call && call->should_stop()) continue;

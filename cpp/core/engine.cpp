@@ -149,17 +149,24 @@ void Engine::run(const float* x, index_t n, float* y) {
     // (std::bad_alloc growing a buffer) is kept and rethrown after it.
     std::exception_ptr error;
     std::mutex error_lock;
+    // Slices of at most 64 samples (and at least 4 per thread), handed out as threads become
+    // free: a thread whose core is busy elsewhere holds the call up by one slice.
+    const index_t slice = std::max<index_t>(1, std::min<index_t>(64, n / (2 * threads)));
+    const index_t slices = (n + slice - 1) / slice;
 #pragma omp parallel num_threads(threads)
     {
       Interruptible::Adopt adopt(call);
-      const index_t t = omp_get_thread_num(), T = omp_get_num_threads();
-      const index_t lo = n * t / T, hi = n * (t + 1) / T;
       thread_local AlignedFloats bufs[3];
-      try {
-        if (hi > lo) run_with(x + lo * in_size_, hi - lo, y + lo * cur_size_, bufs);
-      } catch (...) {
-        std::lock_guard<std::mutex> guard(error_lock);
-        if (!error) error = std::current_exception();
+#pragma omp for schedule(dynamic, 1)
+      for (index_t i = 0; i < slices; ++i) {
+        const index_t lo = i * slice, hi = std::min(n, lo + slice);
+        if (call && call->should_stop()) continue;
+        try {
+          run_with(x + lo * in_size_, hi - lo, y + lo * cur_size_, bufs);
+        } catch (...) {
+          std::lock_guard<std::mutex> guard(error_lock);
+          if (!error) error = std::current_exception();
+        }
       }
     }
     if (error) std::rethrow_exception(error);
