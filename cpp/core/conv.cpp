@@ -70,11 +70,13 @@ bool all_finite(const T* w, index_t count) noexcept {
   return bad == 0;
 }
 
-// The definition with the zero padding taken literally: a tap outside the input adds w * 0 (so a
-// NaN or infinite weight makes NaN wherever it meets the padding, as in IEEE arithmetic on a
-// zero-padded copy). The kernel for weights that are not all finite; same order as conv_ref.
-template <class T>
-void conv_ieee(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
+// The definition: seven nested loops, each tap bounds-checked, each output summed over (c, a, b,
+// e) in lexicographic order, then the bias; one task per (image, filter, output depth slice).
+// kLiteral: a tap outside the input adds w * 0, as on a zero-padded copy of x (a NaN or infinite
+// weight then makes NaN wherever it meets the padding); otherwise such taps are skipped. The
+// literal form is the kernel for weights that are not all finite.
+template <bool kLiteral, class T>
+void conv_naive(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   const index_t in_vol = p.in[0] * p.in[1] * p.in[2];
   const index_t out_vol = p.out[0] * p.out[1] * p.out[2];
@@ -97,6 +99,7 @@ void conv_ieee(const ConvParams& p, const T* x, const T* w, const T* bias, T* y)
                 const index_t iw = ow * p.stride[2] - p.pad[2] + e * p.dil[2];
                 const bool inside = id >= 0 && id < p.in[0] && ih >= 0 && ih < p.in[1] &&
                                     iw >= 0 && iw < p.in[2];
+                if (!kLiteral && !inside) continue;
                 const T xv = inside ? xc[(id * p.in[1] + ih) * p.in[2] + iw] : T(0);
                 acc += wc[(a * p.k[1] + b) * p.k[2] + e] * xv;
               }
@@ -109,42 +112,16 @@ void conv_ieee(const ConvParams& p, const T* x, const T* w, const T* bias, T* y)
   });
 }
 
+template <class T>
+void conv_ieee(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
+  conv_naive<true>(p, x, w, bias, y);
+}
+
 }  // namespace
 
 template <class T>
 void conv_ref(const ConvParams& p, const T* x, const T* w, const T* bias, T* y) noexcept {
-  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
-  const index_t in_vol = p.in[0] * p.in[1] * p.in[2];
-  const index_t out_vol = p.out[0] * p.out[1] * p.out[2];
-  const index_t k_vol = p.k[0] * p.k[1] * p.k[2];
-  parallel_for(p.n * p.c_out, out_vol * cin_g * k_vol, [&](index_t nf) {
-    const index_t n = nf / p.c_out, f = nf % p.c_out, g = f / cout_g;
-    T* yp = y + nf * out_vol;
-    for (index_t od = 0; od < p.out[0]; ++od)
-      for (index_t oh = 0; oh < p.out[1]; ++oh)
-        for (index_t ow = 0; ow < p.out[2]; ++ow) {
-          T acc = 0;
-          for (index_t c = 0; c < cin_g; ++c) {
-            const T* xc = x + (n * p.c_in + g * cin_g + c) * in_vol;
-            const T* wc = w + (f * cin_g + c) * k_vol;
-            for (index_t a = 0; a < p.k[0]; ++a) {
-              const index_t id = od * p.stride[0] - p.pad[0] + a * p.dil[0];
-              if (id < 0 || id >= p.in[0]) continue;
-              for (index_t b = 0; b < p.k[1]; ++b) {
-                const index_t ih = oh * p.stride[1] - p.pad[1] + b * p.dil[1];
-                if (ih < 0 || ih >= p.in[1]) continue;
-                for (index_t e = 0; e < p.k[2]; ++e) {
-                  const index_t iw = ow * p.stride[2] - p.pad[2] + e * p.dil[2];
-                  if (iw < 0 || iw >= p.in[2]) continue;
-                  acc += wc[(a * p.k[1] + b) * p.k[2] + e] * xc[(id * p.in[1] + ih) * p.in[2] + iw];
-                }
-              }
-            }
-          }
-          if (bias) acc += bias[f];
-          yp[(od * p.out[1] + oh) * p.out[2] + ow] = acc;
-        }
-  });
+  conv_naive<false>(p, x, w, bias, y);
 }
 
 template <class T>

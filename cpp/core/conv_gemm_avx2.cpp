@@ -21,6 +21,24 @@ inline index_t lo_min(index_t a, index_t b) { return a < b ? a : b; }
 
 // acc[j] (j < MR pixels) x 16 channels += sum_k xb[j][koff[k]] * wp[k][0..15]; then + bias, and
 // the valid `nr` channels stored to y_f[pixel j] (channel stride `ystride`).
+// One row of a zero-padded strip: dst[i] = src[i - pad_left] where that column lies inside the
+// input row (src, w_in floats; null: the row itself lies in the padding), zero elsewhere. A
+// negative pad_left (the core accepts one: windows starting inside the row) leaves no zeros on
+// the left.
+inline void strip_row(float* dst, index_t row_len, const float* src, index_t w_in,
+                      index_t pad_left) {
+  const index_t lo = src ? lo_max(0, lo_min(pad_left, row_len)) : row_len;
+  const index_t hi = src ? lo_max(lo, lo_min(row_len, pad_left + w_in)) : row_len;
+  for (index_t i = 0; i < lo; ++i) dst[i] = 0.0f;
+  if (hi > lo) {
+    const float* from = src + (lo - pad_left);
+    index_t i = lo;
+    for (; i + 8 <= hi; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(from + i - lo));
+    for (; i < hi; ++i) dst[i] = from[i - lo];
+  }
+  for (index_t i = hi; i < row_len; ++i) dst[i] = 0.0f;
+}
+
 // 8x8 transpose: r[i] holds row i on entry, column i on exit.
 inline void transpose8(__m256* r) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -193,24 +211,9 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
         const index_t rows = (oh1 - oh0 - 1) * sh + (kh - 1) * dh + 1;
         for (index_t c = 0; c < cin_g; ++c)
           for (index_t r = 0; r < rows; ++r) {
-            float* dst = strip + c * plane + r * row_len;
             const index_t ih = ih0 + r;
-            if (ih < 0 || ih >= h_in) {
-              for (index_t i = 0; i < row_len; ++i) dst[i] = 0.0f;
-              continue;
-            }
-            const float* srow = xg + (c * h_in + ih) * w_in;
-            // Columns [lo, hi) of the strip lie inside the input row: copied with vector moves;
-            // the padding on either side is zero. A negative padding (the core accepts one: the
-            // windows start inside the row) leaves no zeros on the left.
-            const index_t lo = lo_max(0, lo_min(p.pad[2], row_len));
-            const index_t hi = lo_max(lo, lo_min(row_len, p.pad[2] + w_in));
-            for (index_t i = 0; i < lo; ++i) dst[i] = 0.0f;
-            const float* from = srow + (lo - p.pad[2]);
-            index_t i = lo;
-            for (; i + 8 <= hi; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(from + i - lo));
-            for (; i < hi; ++i) dst[i] = from[i - lo];
-            for (i = hi; i < row_len; ++i) dst[i] = 0.0f;
+            strip_row(strip + c * plane + r * row_len, row_len,
+                      ih >= 0 && ih < h_in ? xg + (c * h_in + ih) * w_in : nullptr, w_in, p.pad[2]);
           }
         src = strip;
         row0 = 0;
@@ -372,20 +375,9 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
       if (plan.copy_input) {
         const index_t ih0 = oh0 - p.pad[1], rows = oh1 - oh0 + kh - 1;
         for (index_t r = 0; r < rows; ++r) {
-          float* dst = strip + r * row_len;
           const index_t ih = ih0 + r;
-          const bool inside = ih >= 0 && ih < h_in;
-          // Strip columns [lo, hi) come from the input row, the rest is padding.
-          const index_t lo = inside ? lo_max(0, lo_min(p.pad[2], row_len)) : row_len;
-          const index_t hi = inside ? lo_max(lo, lo_min(row_len, p.pad[2] + w_in)) : row_len;
-          for (index_t i = 0; i < lo; ++i) dst[i] = 0.0f;
-          if (hi > lo) {
-            const float* from = xg + ih * w_in + (lo - p.pad[2]);
-            index_t i = lo;
-            for (; i + 8 <= hi; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(from + i - lo));
-            for (; i < hi; ++i) dst[i] = from[i - lo];
-          }
-          for (index_t i = hi; i < row_len; ++i) dst[i] = 0.0f;
+          strip_row(strip + r * row_len, row_len, ih >= 0 && ih < h_in ? xg + ih * w_in : nullptr,
+                    w_in, p.pad[2]);
         }
         src = strip;
       } else {
