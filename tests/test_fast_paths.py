@@ -158,10 +158,14 @@ def test_denormals_are_flushed_and_cost_nothing():
 @pytest.mark.parametrize("size, k, padding", [
     ((28, 28), (5, 5), 2), ((9, 16), (3, 3), 0), ((7, 37), (1, 7), (0, 3)), ((20, 19), (4, 2), "same"),
     ((11, 30), (3, 3), ((2, 0), (0, 1))), ((3, 20), (8, 8), "full"),
+    # bands shorter than a 24-pixel tile, rows shorter than a vector, several bands
+    ((3, 5), (3, 3), 1), ((1, 1), (1, 1), 0), ((2, 9), (2, 3), 0), ((5, 7), (5, 5), 0),
+    ((9, 23), (3, 4), ((0, 0), (3, 1))), ((40, 101), (7, 7), 3),
 ])
 def test_one_channel_row_kernel(simd, c_out, groups, size, k, padding):
-    # One input channel per group, unit strides: the row-vector kernel (rows of >= 16 outputs)
-    # against the reference, and bitwise against the GEMM tile kernel it stands in for.
+    # One input channel per group, unit strides: the kernel of shifted row copies (pixels
+    # tiled by 24 across rows) against the reference, and bitwise against the GEMM tile kernel
+    # it stands in for.
     from cnncore._conv import conv_nd
 
     x = rng.standard_normal((3, groups) + size).astype(np.float32)

@@ -206,10 +206,18 @@ bool weights_finite(const ConvParams& p, const T* w) noexcept {
   return all_finite(w, p.c_out * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2]);
 }
 
+index_t conv_c1_copy_floats(index_t k_w, index_t strip_rows, index_t w_out) noexcept {
+  // Each copy: strip_rows rows of w_out, then a tile's overreach (loads past the band's end, by
+  // a band shorter than a tile), rounded to 64 bytes.
+  return ((strip_rows * w_out + kC1TilePixels + 15) / 16) * 16 * k_w;
+}
+
 bool conv_c1_applies(const ConvParams& p) noexcept {
   return conv_gemm_applies(p) && p.c_in == p.groups && p.stride[1] == 1 && p.stride[2] == 1 &&
-         p.dil[1] == 1 && p.dil[2] == 1 && p.out[2] >= 16 && p.k[1] * p.k[2] <= 64;
+         p.dil[1] == 1 && p.dil[2] == 1 && p.k[1] * p.k[2] <= 64 &&
+         conv_c1_copy_floats(p.k[2], p.k[1], p.out[2]) <= (index_t(1) << 18);  // one row's copies
 }
+
 
 index_t conv_gemm_packed_size(const ConvParams& p) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
@@ -254,8 +262,11 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
   index_t rows = (p.out[1] + bands - 1) / bands;
   auto strip_rows = [&](index_t r) { return (r - 1) * sh + (kh - 1) * p.dil[1] + 1; };
   const index_t limit = 256 * 1024 / 4;  // floats
-  while (plan.copy_input && rows > 1 && cin_g * strip_rows(rows) * plan.strip_w > limit)
-    rows = (rows + 1) / 2;
+  const bool c1 = conv_c1_applies(p);  // scratch: k_w shifted copies of the band's rows
+  auto scratch_of = [&](index_t r) {
+    return c1 ? conv_c1_copy_floats(kw, strip_rows(r), p.out[2]) : cin_g * strip_rows(r) * plan.strip_w;
+  };
+  while ((plan.copy_input || c1) && rows > 1 && scratch_of(rows) > limit) rows = (rows + 1) / 2;
   // Tasks of at most a few milliseconds (the unit of interruption).
   const index_t row_work = p.out[2] * (p.c_out / p.groups) * cin_g * kh * kw;
   while (rows > 1 && rows * row_work > 16 * kTaskWork) rows = (rows + 1) / 2;
@@ -266,6 +277,7 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
   const index_t K = cin_g * kh * kw;
   // strip (rounded to 64 bytes) + K int64 offsets + slack, rounded to 64 bytes.
   plan.scratch_floats = ((strip + 15) / 16) * 16 + ((2 * K + 15) / 16) * 16 + 16;
+  if (c1) plan.scratch_floats = std::max(plan.scratch_floats, scratch_of(plan.band_rows) + 16);
   return plan;
 }
 

@@ -48,9 +48,12 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
                     const float* bias, float* y, float* scratch, int threads,
                     const FusedActivation* act = nullptr) noexcept;
 
-// One input channel per group, unit strides and dilations, rows of at least 16 outputs, at most 64
-// taps: the row-vector kernel (same packed weights, plan and scratch as the GEMM path).
+// One input channel per group, unit strides and dilations, at most 64 taps: the kernel of
+// shifted row copies (same packed weights as the GEMM path; conv_gemm_plan sizes its bands and
+// scratch when it applies). conv_c1_copy_floats: the scratch floats of the k_w copies of a band.
 bool conv_c1_applies(const ConvParams& p) noexcept;
+constexpr index_t kC1TilePixels = 24;  // three AVX2 vectors
+index_t conv_c1_copy_floats(index_t k_w, index_t strip_rows, index_t w_out) noexcept;
 void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
                   const float* bias, float* y, float* scratch, int threads,
                   const FusedActivation* act = nullptr) noexcept;

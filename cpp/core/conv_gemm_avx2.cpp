@@ -283,56 +283,60 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
 // ---- one input channel per group ----------------------------------------------------------------
 // With K = k_h * k_w taps only (the first layer of an image network: 25 for a 5x5 kernel), the
 // GEMM tile's epilogue (an 8x8 transpose per 6 pixels) weighs as much as its k loop. Here the
-// vectors run along the output row instead: a tile is FB filters x 16 pixels of one row, per tap
-// two row loads, FB weight broadcasts and 2*FB FMAs, stored straight into the channels-first
-// output. Each output is the same FMA chain as in the GEMM tile (taps in (a, b) order from zero,
-// then the bias). A row's last tile is shifted left to end at the row's end (it recomputes a few
-// outputs, to the same values), so rows need at least 16 outputs.
+// vectors run along the output plane instead, and without wasted lanes: a task first builds, for
+// each kernel column b, a copy of the input rows it needs shifted by b and cut to the output's
+// width (S_b[r][j] = x[oh0 + r - pad_top][j + b - pad_left], zero outside the input), the copies
+// holding output rows back to back. Then output pixel q of the band (any row, any column) reads
+// tap (a, b) at S_b[q + a * w_out]: the band is one flat run of pixels, tiled by 24 (three
+// vectors) whatever the row length, so a 28-wide row wastes no lanes on a 16-wide tile. A tile is
+// F <= 4 filters x 24 pixels: per tap three loads, F broadcasts and 3F FMAs, stored straight into
+// the channels-first output. Each output is the same FMA chain as in the GEMM tile (taps in (a, b)
+// order from zero, then the bias). The band's last tile is shifted back to end at the band's end
+// (it recomputes a few outputs, to the same values); a band of fewer than 24 pixels goes through
+// a small buffer.
 
 namespace {
 
-template <int FB>
-inline void c1_tile(const float* src, index_t row_len, index_t kh, index_t kw, const float* wk,
-                    const float* bias, float* y, index_t out_plane) {
-  __m256 acc0[FB], acc1[FB];
-#pragma GCC unroll 8
-  for (int i = 0; i < FB; ++i) {
-    acc0[i] = _mm256_setzero_ps();
-    acc1[i] = _mm256_setzero_ps();
-  }
-  for (index_t a = 0; a < kh; ++a) {
-    const float* row = src + a * row_len;
-    for (index_t b = 0; b < kw; ++b, wk += kGemmNR) {
-      const __m256 x0 = _mm256_loadu_ps(row + b), x1 = _mm256_loadu_ps(row + b + 8);
-#pragma GCC unroll 8
-      for (int i = 0; i < FB; ++i) {
-        const __m256 wv = _mm256_broadcast_ss(wk + i);
-        acc0[i] = _mm256_fmadd_ps(x0, wv, acc0[i]);
-        acc1[i] = _mm256_fmadd_ps(x1, wv, acc1[i]);
-      }
+constexpr index_t kC1Tile = kC1TilePixels;
+
+template <int F>
+inline void c1_tile(const float* s, const index_t* koff, index_t K, const float* wk,
+                    const float* bias, float* y, index_t ystride) {
+  __m256 acc[F][3];
+#pragma GCC unroll 4
+  for (int i = 0; i < F; ++i) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
+  for (index_t k = 0; k < K; ++k, wk += kGemmNR) {
+    const float* q = s + koff[k];
+    const __m256 x0 = _mm256_loadu_ps(q), x1 = _mm256_loadu_ps(q + 8), x2 = _mm256_loadu_ps(q + 16);
+#pragma GCC unroll 4
+    for (int i = 0; i < F; ++i) {
+      const __m256 wv = _mm256_broadcast_ss(wk + i);
+      acc[i][0] = _mm256_fmadd_ps(x0, wv, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(x1, wv, acc[i][1]);
+      acc[i][2] = _mm256_fmadd_ps(x2, wv, acc[i][2]);
     }
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < FB; ++i) {
+#pragma GCC unroll 4
+  for (int i = 0; i < F; ++i) {
     if (bias) {
       const __m256 bv = _mm256_broadcast_ss(bias + i);
-      acc0[i] = _mm256_add_ps(acc0[i], bv);
-      acc1[i] = _mm256_add_ps(acc1[i], bv);
+      acc[i][0] = _mm256_add_ps(acc[i][0], bv);
+      acc[i][1] = _mm256_add_ps(acc[i][1], bv);
+      acc[i][2] = _mm256_add_ps(acc[i][2], bv);
     }
-    _mm256_storeu_ps(y + i * out_plane, acc0[i]);
-    _mm256_storeu_ps(y + i * out_plane + 8, acc1[i]);
+    _mm256_storeu_ps(y + i * ystride, acc[i][0]);
+    _mm256_storeu_ps(y + i * ystride + 8, acc[i][1]);
+    _mm256_storeu_ps(y + i * ystride + 16, acc[i][2]);
   }
 }
 
-void c1_tiles(int fb, const float* src, index_t row_len, index_t kh, index_t kw, const float* wk,
-              const float* bias, float* y, index_t out_plane) {
-  switch (fb) {
-    case 6: c1_tile<6>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
-    case 5: c1_tile<5>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
-    case 4: c1_tile<4>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
-    case 3: c1_tile<3>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
-    case 2: c1_tile<2>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
-    default: c1_tile<1>(src, row_len, kh, kw, wk, bias, y, out_plane); break;
+void c1_tiles(int f, const float* s, const index_t* koff, index_t K, const float* wk,
+              const float* bias, float* y, index_t ystride) {
+  switch (f) {
+    case 4: c1_tile<4>(s, koff, K, wk, bias, y, ystride); break;
+    case 3: c1_tile<3>(s, koff, K, wk, bias, y, ystride); break;
+    case 2: c1_tile<2>(s, koff, K, wk, bias, y, ystride); break;
+    default: c1_tile<1>(s, koff, K, wk, bias, y, ystride); break;
   }
 }
 
@@ -347,7 +351,7 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
   const index_t h_in = p.in[1], w_in = p.in[2], h_out = p.out[1], w_out = p.out[2];
   const index_t out_plane = h_out * w_out;
   const index_t tasks = p.n * p.groups * plan.bands;
-  const index_t row_len = plan.copy_input ? plan.strip_w : w_in;
+  const index_t copy_len = conv_c1_copy_floats(1, plan.strip_rows, w_out);
   Interruptible* call = Interruptible::current();
 #if defined(CNNCORE_HAVE_OPENMP)
   if (threads > 1) note_parallel_region();
@@ -361,7 +365,12 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
     (void)threads;
 #endif
     DenormalGuard guard;
-    float* strip = scratch + tid * plan.scratch_floats;
+    float* copies = scratch + tid * plan.scratch_floats;
+    // Tap k = (a, b) reads copy b, a rows down (K <= 64: see conv_c1_applies).
+    index_t koff[64];
+    for (index_t a = 0; a < kh; ++a)
+      for (index_t b = 0; b < kw; ++b) koff[a * kw + b] = b * copy_len + a * w_out;
+    alignas(32) float small[4 * kC1Tile];
 #if defined(CNNCORE_HAVE_OPENMP)
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -371,39 +380,38 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
       const index_t g = ng % p.groups, n = ng / p.groups;
       const index_t oh0 = band * plan.band_rows, oh1 = lo_min(oh0 + plan.band_rows, h_out);
       const float* xg = x + (n * p.c_in + g) * h_in * w_in;
-      const float* src;  // input row of output row oh0, column of output column 0
-      if (plan.copy_input) {
-        const index_t ih0 = oh0 - p.pad[1], rows = oh1 - oh0 + kh - 1;
+      const index_t rows = oh1 - oh0 + kh - 1, ih0 = oh0 - p.pad[1];
+      for (index_t b = 0; b < kw; ++b) {
+        float* dst = copies + b * copy_len;
         for (index_t r = 0; r < rows; ++r) {
           const index_t ih = ih0 + r;
-          strip_row(strip + r * row_len, row_len, ih >= 0 && ih < h_in ? xg + ih * w_in : nullptr,
-                    w_in, p.pad[2]);
+          strip_row(dst + r * w_out, w_out, ih >= 0 && ih < h_in ? xg + ih * w_in : nullptr, w_in,
+                    p.pad[2] - b);
         }
-        src = strip;
-      } else {
-        src = xg + (oh0 - p.pad[1]) * w_in - p.pad[2];
+        for (index_t i = rows * w_out; i < copy_len; ++i) dst[i] = 0.0f;
       }
-      for (index_t oh = oh0; oh < oh1; ++oh) {
-        const float* srow = src + (oh - oh0) * row_len;
-        for (index_t panel = 0; panel < panels; ++panel) {
-          const index_t nr = lo_min(kGemmNR, cout_g - panel * kGemmNR);
-          const float* wp = packed + (g * panels + panel) * K * kGemmNR;
-          for (index_t j0 = 0; j0 < nr; j0 += 6) {
-            const index_t f0 = panel * kGemmNR + j0;
-            const float* bp = bias ? bias + g * cout_g + f0 : nullptr;
-            float* yf = y + (n * p.c_out + g * cout_g + f0) * out_plane + oh * w_out;
-            for (index_t ow = 0; ow < w_out; ow += 16) {
-              const index_t o = lo_min(ow, w_out - 16);
-              c1_tiles(static_cast<int>(lo_min(6, nr - j0)), srow + o, row_len, kh, kw, wp + j0,
-                       bp, yf + o, out_plane);
-            }
+      const index_t Q = (oh1 - oh0) * w_out;  // the band's pixels, one flat run
+      float* yb = y + (n * p.c_out + g * cout_g) * out_plane + oh0 * w_out;
+      const float* bg = bias ? bias + g * cout_g : nullptr;
+      for (index_t q0 = 0; q0 < Q; q0 += kC1Tile) {
+        const index_t q = Q < kC1Tile ? 0 : lo_min(q0, Q - kC1Tile);
+        for (index_t f0 = 0; f0 < cout_g; f0 += 4) {
+          const int nf = static_cast<int>(lo_min(4, cout_g - f0));
+          const float* wk = packed + (g * panels + f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
+          const float* bp = bg ? bg + f0 : nullptr;
+          if (Q >= kC1Tile) {
+            c1_tiles(nf, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
+          } else {
+            c1_tiles(nf, copies, koff, K, wk, bp, small, kC1Tile);
+            for (int i = 0; i < nf; ++i)
+              for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kC1Tile + j];
           }
         }
       }
       if (act)
         for (index_t f = 0; f < cout_g; ++f) {
-          float* yf = y + (n * p.c_out + g * cout_g + f) * out_plane + oh0 * w_out;
-          activation_avx2(act->kind, act->param, yf, yf, (oh1 - oh0) * w_out);
+          float* yf = yb + f * out_plane;
+          activation_avx2(act->kind, act->param, yf, yf, Q);
         }
     }
   }
