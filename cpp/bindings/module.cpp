@@ -468,12 +468,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &cnncore::num_threads);
   m.def("set_num_threads", [](int n) { cnncore::set_num_threads(n); }, py::arg("n"));
   m.def("simd_level", []() {
+    if (cnncore::use_avx512()) return "avx512";
     return cnncore::simd_level() == cnncore::SimdLevel::kAvx2 ? "avx2" : "generic";
   });
   m.def("simd_levels", []() {
     py::list levels;
     levels.append("generic");
-    if (cnncore::simd_best() == cnncore::SimdLevel::kAvx2) levels.append("avx2");
+    if (cnncore::simd_best() >= cnncore::SimdLevel::kAvx2) levels.append("avx2");
+    if (cnncore::simd_best() >= cnncore::SimdLevel::kAvx512) levels.append("avx512");
     return levels;
   });
   m.def(
@@ -481,11 +483,16 @@ PYBIND11_MODULE(_core, m) {
       [](const std::string& level) {
         if (level == "generic")
           cnncore::set_simd_level(cnncore::SimdLevel::kGeneric);
-        else if (level == "avx2" || level == "best")
+        else if (level == "avx2")
+          cnncore::set_simd_level(cnncore::SimdLevel::kAvx2);
+        else if (level == "avx512")
+          cnncore::set_simd_level(cnncore::SimdLevel::kAvx512);
+        else if (level == "best")
           cnncore::set_simd_level(cnncore::simd_best());
         else
-          throw py::value_error("set_simd_level: level must be 'generic', 'avx2' or 'best', got '" +
-                                level + "'");
+          throw py::value_error(
+              "set_simd_level: level must be 'generic', 'avx2', 'avx512' or 'best', got '" +
+              level + "'");
       },
       py::arg("level"));
   m.def("config", []() {

@@ -212,10 +212,16 @@ index_t conv_c1_copy_floats(index_t k_w, index_t strip_rows, index_t w_out) noex
   return ((strip_rows * w_out + kC1TilePixels + 15) / 16) * 16 * k_w;
 }
 
+index_t conv_c1_padded_stride(const ConvParams& p) noexcept {
+  // A padded input row of w_out + k_w - 1 floats, with room for a vector store past its end.
+  return ((p.out[2] + p.k[2] - 1 + 8 + 15) / 16) * 16;
+}
+
 bool conv_c1_applies(const ConvParams& p) noexcept {
   return conv_gemm_applies(p) && p.c_in == p.groups && p.stride[1] == 1 && p.stride[2] == 1 &&
          p.dil[1] == 1 && p.dil[2] == 1 && p.k[1] * p.k[2] <= 64 &&
-         conv_c1_copy_floats(p.k[2], p.k[1], p.out[2]) <= (index_t(1) << 18);  // one row's copies
+         conv_c1_copy_floats(p.k[2], p.k[1], p.out[2]) + p.k[1] * conv_c1_padded_stride(p) <=
+             (index_t(1) << 18);  // one output row's scratch
 }
 
 
@@ -277,7 +283,10 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
   const index_t K = cin_g * kh * kw;
   // strip (rounded to 64 bytes) + K int64 offsets + slack, rounded to 64 bytes.
   plan.scratch_floats = ((strip + 15) / 16) * 16 + ((2 * K + 15) / 16) * 16 + 16;
-  if (c1) plan.scratch_floats = std::max(plan.scratch_floats, scratch_of(plan.band_rows) + 16);
+  // c1: the copies, then the band's zero-padded input rows.
+  if (c1)
+    plan.scratch_floats = std::max(plan.scratch_floats, scratch_of(plan.band_rows) +
+                                   plan.strip_rows * conv_c1_padded_stride(p) + 16);
   return plan;
 }
 

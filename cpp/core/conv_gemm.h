@@ -52,8 +52,15 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
 // shifted row copies (same packed weights as the GEMM path; conv_gemm_plan sizes its bands and
 // scratch when it applies). conv_c1_copy_floats: the scratch floats of the k_w copies of a band.
 bool conv_c1_applies(const ConvParams& p) noexcept;
-constexpr index_t kC1TilePixels = 24;  // three AVX2 vectors
+constexpr index_t kC1TilePixels = 48;  // the widest tile (three AVX-512 vectors)
 index_t conv_c1_copy_floats(index_t k_w, index_t strip_rows, index_t w_out) noexcept;
+index_t conv_c1_padded_stride(const ConvParams& p) noexcept;  // floats per padded input row
+// The AVX-512 tiles of that kernel (own flags; call only when use_avx512()): the band's Q pixels,
+// one flat run over the copies (tap k at copies + koff[k]), for the group's cout_g filters
+// (packed_g: the group's panels; bias_g may be null), into yb (filter f at yb + f * out_plane).
+void conv_c1_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
+                         const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
+                         index_t out_plane) noexcept;
 void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
                   const float* bias, float* y, float* scratch, int threads,
                   const FusedActivation* act = nullptr) noexcept;

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "conv_gemm.h"
+#include "cpu.h"
 
 #if defined(CNNCORE_HAVE_OPENMP)
 #include <omp.h>
@@ -37,6 +38,28 @@ inline void strip_row(float* dst, index_t row_len, const float* src, index_t w_i
     for (; i < hi; ++i) dst[i] = from[i - lo];
   }
   for (index_t i = hi; i < row_len; ++i) dst[i] = 0.0f;
+}
+
+// n floats (rows of a few dozen: vector copies, the last one overlapping the one before).
+inline void copy_floats(float* dst, const float* src, index_t n) {
+  if (n < 8) {
+    for (index_t i = 0; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+  index_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+  if (i < n) _mm256_storeu_ps(dst + n - 8, _mm256_loadu_ps(src + n - 8));
+}
+
+// Like strip_row, for short rows: zeros over the whole row (dst has room for a vector past
+// row_len), then the input's columns copied over them.
+inline void padded_row(float* dst, index_t row_len, const float* src, index_t w_in,
+                       index_t pad_left) {
+  for (index_t i = 0; i < row_len; i += 8) _mm256_storeu_ps(dst + i, _mm256_setzero_ps());
+  if (!src) return;
+  const index_t lo = lo_max(0, lo_min(pad_left, row_len));
+  const index_t hi = lo_max(lo, lo_min(row_len, pad_left + w_in));
+  copy_floats(dst + lo, src + (lo - pad_left), hi - lo);
 }
 
 // 8x8 transpose: r[i] holds row i on entry, column i on exit.
@@ -297,7 +320,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
 
 namespace {
 
-constexpr index_t kC1Tile = kC1TilePixels;
+constexpr index_t kC1Tile = 24;  // pixels per tile (three AVX2 vectors)
 
 template <int F>
 inline void c1_tile(const float* s, const index_t* koff, index_t K, const float* wk,
@@ -340,6 +363,28 @@ void c1_tiles(int f, const float* s, const index_t* koff, index_t K, const float
   }
 }
 
+// The band's Q pixels (one flat run over the copies) for the group's cout_g filters.
+void c1_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
+                  const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
+                  index_t out_plane) {
+  alignas(32) float small[4 * kC1Tile];
+  for (index_t q0 = 0; q0 < Q; q0 += kC1Tile) {
+    const index_t q = Q < kC1Tile ? 0 : lo_min(q0, Q - kC1Tile);
+    for (index_t f0 = 0; f0 < cout_g; f0 += 4) {
+      const int nf = static_cast<int>(lo_min(4, cout_g - f0));
+      const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
+      const float* bp = bias_g ? bias_g + f0 : nullptr;
+      if (Q >= kC1Tile) {
+        c1_tiles(nf, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
+      } else {
+        c1_tiles(nf, copies, koff, K, wk, bp, small, kC1Tile);
+        for (int i = 0; i < nf; ++i)
+          for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kC1Tile + j];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
@@ -352,6 +397,10 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
   const index_t out_plane = h_out * w_out;
   const index_t tasks = p.n * p.groups * plan.bands;
   const index_t copy_len = conv_c1_copy_floats(1, plan.strip_rows, w_out);
+  const index_t padded_w = w_out + kw - 1, padded_stride = conv_c1_padded_stride(p);
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
+  const bool avx512 = use_avx512();
+#endif
   Interruptible* call = Interruptible::current();
 #if defined(CNNCORE_HAVE_OPENMP)
   if (threads > 1) note_parallel_region();
@@ -366,11 +415,11 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
 #endif
     DenormalGuard guard;
     float* copies = scratch + tid * plan.scratch_floats;
+    float* pstrip = copies + kw * copy_len;  // strip_rows padded rows (see conv_gemm_plan)
     // Tap k = (a, b) reads copy b, a rows down (K <= 64: see conv_c1_applies).
     index_t koff[64];
     for (index_t a = 0; a < kh; ++a)
       for (index_t b = 0; b < kw; ++b) koff[a * kw + b] = b * copy_len + a * w_out;
-    alignas(32) float small[4 * kC1Tile];
 #if defined(CNNCORE_HAVE_OPENMP)
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -381,33 +430,28 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
       const index_t oh0 = band * plan.band_rows, oh1 = lo_min(oh0 + plan.band_rows, h_out);
       const float* xg = x + (n * p.c_in + g) * h_in * w_in;
       const index_t rows = oh1 - oh0 + kh - 1, ih0 = oh0 - p.pad[1];
-      for (index_t b = 0; b < kw; ++b) {
-        float* dst = copies + b * copy_len;
-        for (index_t r = 0; r < rows; ++r) {
-          const index_t ih = ih0 + r;
-          strip_row(dst + r * w_out, w_out, ih >= 0 && ih < h_in ? xg + ih * w_in : nullptr, w_in,
-                    p.pad[2] - b);
-        }
-        for (index_t i = rows * w_out; i < copy_len; ++i) dst[i] = 0.0f;
+      // The input rows, zero-padded, into a strip; then each row's k_w windows into the copies.
+      // (Two passes: a copy reading a row just written would wait on store forwarding.)
+      for (index_t r = 0; r < rows; ++r) {
+        const index_t ih = ih0 + r;
+        padded_row(pstrip + r * padded_stride, padded_w,
+                   ih >= 0 && ih < h_in ? xg + ih * w_in : nullptr, w_in, p.pad[2]);
       }
+      for (index_t b = 0; b < kw; ++b)
+        for (index_t r = 0; r < rows; ++r)
+          copy_floats(copies + b * copy_len + r * w_out, pstrip + r * padded_stride + b, w_out);
+      for (index_t b = 0; b < kw; ++b)
+        for (index_t i = rows * w_out; i < copy_len; ++i) copies[b * copy_len + i] = 0.0f;
       const index_t Q = (oh1 - oh0) * w_out;  // the band's pixels, one flat run
       float* yb = y + (n * p.c_out + g * cout_g) * out_plane + oh0 * w_out;
       const float* bg = bias ? bias + g * cout_g : nullptr;
-      for (index_t q0 = 0; q0 < Q; q0 += kC1Tile) {
-        const index_t q = Q < kC1Tile ? 0 : lo_min(q0, Q - kC1Tile);
-        for (index_t f0 = 0; f0 < cout_g; f0 += 4) {
-          const int nf = static_cast<int>(lo_min(4, cout_g - f0));
-          const float* wk = packed + (g * panels + f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
-          const float* bp = bg ? bg + f0 : nullptr;
-          if (Q >= kC1Tile) {
-            c1_tiles(nf, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
-          } else {
-            c1_tiles(nf, copies, koff, K, wk, bp, small, kC1Tile);
-            for (int i = 0; i < nf; ++i)
-              for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kC1Tile + j];
-          }
-        }
-      }
+      const float* packed_g = packed + g * panels * K * kGemmNR;
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
+      if (avx512)
+        conv_c1_band_avx512(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
+      else
+#endif
+        c1_band_avx2(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
       if (act)
         for (index_t f = 0; f < cout_g; ++f) {
           float* yf = yb + f * out_plane;

@@ -40,27 +40,41 @@ std::atomic<int> g_level{-1};  // -1: not decided yet
 
 int initial_level() noexcept {
   const char* env = std::getenv("CNNCORE_SIMD");
+  const int best = static_cast<int>(simd_best());
   if (env && std::strcmp(env, "generic") == 0) return 0;
-  return static_cast<int>(simd_best());
+  if (env && std::strcmp(env, "avx2") == 0) return best < 1 ? best : 1;
+  return best;
 }
 }  // namespace
 
 SimdLevel simd_best() noexcept {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   const CpuInfo c = cpu_info();
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
+  // __builtin_cpu_supports also checks that the OS saves the AVX-512 registers (XCR0).
+  if (c.avx2 && c.fma && c.avx512f) return SimdLevel::kAvx512;
+#endif
   if (c.avx2 && c.fma) return SimdLevel::kAvx2;
 #endif
   return SimdLevel::kGeneric;
 }
 
-SimdLevel simd_level() noexcept {
+namespace {
+int current_level() noexcept {
   int v = g_level.load(std::memory_order_relaxed);
   if (v < 0) {
     v = initial_level();
     g_level.store(v, std::memory_order_relaxed);
   }
-  return static_cast<SimdLevel>(v);
+  return v;
 }
+}  // namespace
+
+SimdLevel simd_level() noexcept {
+  return current_level() >= 1 ? SimdLevel::kAvx2 : SimdLevel::kGeneric;
+}
+
+bool use_avx512() noexcept { return current_level() == static_cast<int>(SimdLevel::kAvx512); }
 
 void set_simd_level(SimdLevel level) noexcept {
   int v = static_cast<int>(level);
@@ -69,6 +83,7 @@ void set_simd_level(SimdLevel level) noexcept {
 }
 
 std::string simd_in_use() {
+  if (use_avx512()) return "avx512f+avx2+fma";
   if (simd_level() == SimdLevel::kAvx2) return "avx2+fma";
 #if defined(__SSE2__)
   return "sse2";

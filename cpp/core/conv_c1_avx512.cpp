@@ -1,0 +1,95 @@
+// conv_c1_avx512.cpp - the AVX-512 tiles of the one-channel-per-group kernel (conv_gemm.h).
+//
+// Compiled with -mavx512f and reached only when use_avx512(). The AVX2 driver builds the shifted
+// row copies and calls this for each band; see conv_gemm_avx2.cpp for the layout. A tile is F <= 8
+// filters x 48 pixels (three 16-float vectors): 24 accumulators among the 32 registers, per tap
+// three loads and F broadcasts for 3F FMAs, so the stores and the loop around them weigh half as
+// much per output as in the 24-pixel AVX2 tile (25 taps of a 5x5 kernel are a short loop). Each
+// output is the same FMA chain as there (taps in (a, b) order from zero, then the bias): the
+// results are bitwise those of the AVX2 and GEMM kernels.
+#include <immintrin.h>
+
+#include "conv_gemm.h"
+
+namespace cnncore {
+
+namespace {
+
+constexpr index_t kTile = 48;
+static_assert(kTile <= kC1TilePixels, "the copies' slack covers one tile's overreach");
+
+inline index_t lo_min(index_t a, index_t b) { return a < b ? a : b; }
+
+template <int F>
+inline void tile(const float* s, const index_t* koff, index_t K, const float* wk,
+                 const float* bias, float* y, index_t ystride) {
+  __m512 acc[F][3];
+#pragma GCC unroll 8
+  for (int i = 0; i < F; ++i) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
+  for (index_t k = 0; k < K; ++k, wk += kGemmNR) {
+    const float* q = s + koff[k];
+    const __m512 x0 = _mm512_loadu_ps(q), x1 = _mm512_loadu_ps(q + 16),
+                 x2 = _mm512_loadu_ps(q + 32);
+#pragma GCC unroll 8
+    for (int i = 0; i < F; ++i) {
+      const __m512 wv = _mm512_set1_ps(wk[i]);
+      acc[i][0] = _mm512_fmadd_ps(x0, wv, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(x1, wv, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(x2, wv, acc[i][2]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < F; ++i) {
+    if (bias) {
+      const __m512 bv = _mm512_set1_ps(bias[i]);
+      acc[i][0] = _mm512_add_ps(acc[i][0], bv);
+      acc[i][1] = _mm512_add_ps(acc[i][1], bv);
+      acc[i][2] = _mm512_add_ps(acc[i][2], bv);
+    }
+    _mm512_storeu_ps(y + i * ystride, acc[i][0]);
+    _mm512_storeu_ps(y + i * ystride + 16, acc[i][1]);
+    _mm512_storeu_ps(y + i * ystride + 32, acc[i][2]);
+  }
+}
+
+void tiles(int f, const float* s, const index_t* koff, index_t K, const float* wk,
+           const float* bias, float* y, index_t ystride) {
+  switch (f) {
+    case 8: tile<8>(s, koff, K, wk, bias, y, ystride); break;
+    case 7: tile<7>(s, koff, K, wk, bias, y, ystride); break;
+    case 6: tile<6>(s, koff, K, wk, bias, y, ystride); break;
+    case 5: tile<5>(s, koff, K, wk, bias, y, ystride); break;
+    case 4: tile<4>(s, koff, K, wk, bias, y, ystride); break;
+    case 3: tile<3>(s, koff, K, wk, bias, y, ystride); break;
+    case 2: tile<2>(s, koff, K, wk, bias, y, ystride); break;
+    default: tile<1>(s, koff, K, wk, bias, y, ystride); break;
+  }
+}
+
+}  // namespace
+
+void conv_c1_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
+                         const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
+                         index_t out_plane) noexcept {
+  alignas(64) float small[8 * kTile];
+  for (index_t q0 = 0; q0 < Q; q0 += kTile) {
+    // The band's last tile ends at the band's end (recomputing a few outputs, to the same values);
+    // a band shorter than a tile goes through `small`.
+    const index_t q = Q < kTile ? 0 : lo_min(q0, Q - kTile);
+    for (index_t f0 = 0; f0 < cout_g; f0 += 8) {
+      // Eight filters never straddle a 16-filter panel: f0 is a multiple of 8.
+      const int nf = static_cast<int>(lo_min(8, cout_g - f0));
+      const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
+      const float* bp = bias_g ? bias_g + f0 : nullptr;
+      if (Q >= kTile) {
+        tiles(nf, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
+      } else {
+        tiles(nf, copies, koff, K, wk, bp, small, kTile);
+        for (int i = 0; i < nf; ++i)
+          for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kTile + j];
+      }
+    }
+  }
+}
+
+}  // namespace cnncore
