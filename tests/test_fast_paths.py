@@ -176,6 +176,28 @@ def test_one_channel_row_kernel(simd, c_out, groups, size, k, padding):
     assert y.tobytes() == conv_nd("conv2d", 2, x, w, b, 1, padding, 1, groups, impl="gemm").tobytes()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_channel_kernel_every_band_length(simd, threads):
+    # Bands of 1..100 pixels (one row of width w, or several rows) cover every way the flat run
+    # splits into full tiles, whole vectors, an overlapping last vector and the short-band buffer.
+    from cnncore._conv import conv_nd
+
+    before = cc.get_num_threads()
+    cc.set_num_threads(threads)
+    try:
+        for h, w in [(1, n) for n in range(1, 100)] + [(3, 7), (2, 23), (4, 12), (5, 31), (64, 9), (300, 61)]:
+            x = rng.standard_normal((2, 1, h + 2, w + 2)).astype(np.float32)
+            for c_out in (8, 13):
+                wt = rng.standard_normal((c_out, 1, 3, 3)).astype(np.float32)
+                b = rng.standard_normal(c_out).astype(np.float32)
+                y = conv_nd("conv2d", 2, x, wt, b, 1, 0, 1, 1)
+                g = conv_nd("conv2d", 2, x, wt, b, 1, 0, 1, 1, impl="gemm")
+                assert y.shape == (2, c_out, h, w)
+                assert y.tobytes() == g.tobytes(), (h, w, c_out)
+    finally:
+        cc.set_num_threads(before)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_subnormal_inputs_count_as_zero_and_come_out_as_zero(simd, dtype):
     # Inside the kernels subnormals compare as zero (flush-to-zero, see the README): what comes

@@ -20,50 +20,52 @@ static_assert(kTile <= kC1TilePixels, "the copies' slack covers one tile's overr
 
 inline index_t lo_min(index_t a, index_t b) { return a < b ? a : b; }
 
-template <int F>
+template <int F, int P>
 inline void tile(const float* s, const index_t* koff, index_t K, const float* wk,
                  const float* bias, float* y, index_t ystride) {
-  __m512 acc[F][3];
+  __m512 acc[F][P];
 #pragma GCC unroll 8
-  for (int i = 0; i < F; ++i) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
+  for (int i = 0; i < F; ++i)
+    for (int v = 0; v < P; ++v) acc[i][v] = _mm512_setzero_ps();
   for (index_t k = 0; k < K; ++k, wk += kGemmNR) {
     const float* q = s + koff[k];
-    const __m512 x0 = _mm512_loadu_ps(q), x1 = _mm512_loadu_ps(q + 16),
-                 x2 = _mm512_loadu_ps(q + 32);
+    __m512 x[P];
+    for (int v = 0; v < P; ++v) x[v] = _mm512_loadu_ps(q + 16 * v);
 #pragma GCC unroll 8
     for (int i = 0; i < F; ++i) {
       const __m512 wv = _mm512_set1_ps(wk[i]);
-      acc[i][0] = _mm512_fmadd_ps(x0, wv, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(x1, wv, acc[i][1]);
-      acc[i][2] = _mm512_fmadd_ps(x2, wv, acc[i][2]);
+      for (int v = 0; v < P; ++v) acc[i][v] = _mm512_fmadd_ps(x[v], wv, acc[i][v]);
     }
   }
 #pragma GCC unroll 8
   for (int i = 0; i < F; ++i) {
-    if (bias) {
-      const __m512 bv = _mm512_set1_ps(bias[i]);
-      acc[i][0] = _mm512_add_ps(acc[i][0], bv);
-      acc[i][1] = _mm512_add_ps(acc[i][1], bv);
-      acc[i][2] = _mm512_add_ps(acc[i][2], bv);
-    }
-    _mm512_storeu_ps(y + i * ystride, acc[i][0]);
-    _mm512_storeu_ps(y + i * ystride + 16, acc[i][1]);
-    _mm512_storeu_ps(y + i * ystride + 32, acc[i][2]);
+    const __m512 bv = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+    for (int v = 0; v < P; ++v)
+      _mm512_storeu_ps(y + i * ystride + 16 * v, bias ? _mm512_add_ps(acc[i][v], bv) : acc[i][v]);
   }
 }
 
-void tiles(int f, const float* s, const index_t* koff, index_t K, const float* wk,
-           const float* bias, float* y, index_t ystride) {
+template <int P>
+void tiles_p(int f, const float* s, const index_t* koff, index_t K, const float* wk,
+             const float* bias, float* y, index_t ystride) {
   switch (f) {
-    case 8: tile<8>(s, koff, K, wk, bias, y, ystride); break;
-    case 7: tile<7>(s, koff, K, wk, bias, y, ystride); break;
-    case 6: tile<6>(s, koff, K, wk, bias, y, ystride); break;
-    case 5: tile<5>(s, koff, K, wk, bias, y, ystride); break;
-    case 4: tile<4>(s, koff, K, wk, bias, y, ystride); break;
-    case 3: tile<3>(s, koff, K, wk, bias, y, ystride); break;
-    case 2: tile<2>(s, koff, K, wk, bias, y, ystride); break;
-    default: tile<1>(s, koff, K, wk, bias, y, ystride); break;
+    case 8: tile<8, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 7: tile<7, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 6: tile<6, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 5: tile<5, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 4: tile<4, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 3: tile<3, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 2: tile<2, P>(s, koff, K, wk, bias, y, ystride); break;
+    default: tile<1, P>(s, koff, K, wk, bias, y, ystride); break;
   }
+}
+
+// f filters x 16 * p pixels.
+void tiles(int f, int p, const float* s, const index_t* koff, index_t K, const float* wk,
+           const float* bias, float* y, index_t ystride) {
+  if (p == 3) return tiles_p<3>(f, s, koff, K, wk, bias, y, ystride);
+  if (p == 2) return tiles_p<2>(f, s, koff, K, wk, bias, y, ystride);
+  tiles_p<1>(f, s, koff, K, wk, bias, y, ystride);
 }
 
 }  // namespace
@@ -72,19 +74,29 @@ void conv_c1_band_avx512(const float* copies, const index_t* koff, index_t K, in
                          const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
                          index_t out_plane) noexcept {
   alignas(64) float small[8 * kTile];
-  for (index_t q0 = 0; q0 < Q; q0 += kTile) {
-    // The band's last tile ends at the band's end (recomputing a few outputs, to the same values);
-    // a band shorter than a tile goes through `small`.
-    const index_t q = Q < kTile ? 0 : lo_min(q0, Q - kTile);
+  for (index_t q0 = 0; q0 < Q;) {
+    // Full tiles, then the rest with as few vectors as cover it, ending at the band's end (so
+    // they may recompute a few outputs, to the same values) when the band is long enough; a
+    // band shorter than one vector goes through `small`.
+    const index_t left = Q - q0;
+    int pv = left >= kTile ? 3 : static_cast<int>((left + 15) / 16);
+    index_t q = q0;
+    if (left < kTile && Q >= 16) {
+      if (Q - 16 * pv >= 0)
+        q = Q - 16 * pv;
+      else
+        pv = static_cast<int>(left / 16);  // a short band: whole vectors first, then one more
+    }
+    q0 = q + 16 * pv;
     for (index_t f0 = 0; f0 < cout_g; f0 += 8) {
       // Eight filters never straddle a 16-filter panel: f0 is a multiple of 8.
       const int nf = static_cast<int>(lo_min(8, cout_g - f0));
       const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
       const float* bp = bias_g ? bias_g + f0 : nullptr;
-      if (Q >= kTile) {
-        tiles(nf, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
+      if (Q >= 16) {
+        tiles(nf, pv, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
       } else {
-        tiles(nf, copies, koff, K, wk, bp, small, kTile);
+        tiles(nf, 1, copies, koff, K, wk, bp, small, kTile);
         for (int i = 0; i < nf; ++i)
           for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kTile + j];
       }

@@ -322,45 +322,48 @@ namespace {
 
 constexpr index_t kC1Tile = 24;  // pixels per tile (three AVX2 vectors)
 
-template <int F>
+template <int F, int P>
 inline void c1_tile(const float* s, const index_t* koff, index_t K, const float* wk,
                     const float* bias, float* y, index_t ystride) {
-  __m256 acc[F][3];
+  __m256 acc[F][P];
 #pragma GCC unroll 4
-  for (int i = 0; i < F; ++i) acc[i][0] = acc[i][1] = acc[i][2] = _mm256_setzero_ps();
+  for (int i = 0; i < F; ++i)
+    for (int v = 0; v < P; ++v) acc[i][v] = _mm256_setzero_ps();
   for (index_t k = 0; k < K; ++k, wk += kGemmNR) {
     const float* q = s + koff[k];
-    const __m256 x0 = _mm256_loadu_ps(q), x1 = _mm256_loadu_ps(q + 8), x2 = _mm256_loadu_ps(q + 16);
+    __m256 x[P];
+    for (int v = 0; v < P; ++v) x[v] = _mm256_loadu_ps(q + 8 * v);
 #pragma GCC unroll 4
     for (int i = 0; i < F; ++i) {
       const __m256 wv = _mm256_broadcast_ss(wk + i);
-      acc[i][0] = _mm256_fmadd_ps(x0, wv, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(x1, wv, acc[i][1]);
-      acc[i][2] = _mm256_fmadd_ps(x2, wv, acc[i][2]);
+      for (int v = 0; v < P; ++v) acc[i][v] = _mm256_fmadd_ps(x[v], wv, acc[i][v]);
     }
   }
 #pragma GCC unroll 4
   for (int i = 0; i < F; ++i) {
-    if (bias) {
-      const __m256 bv = _mm256_broadcast_ss(bias + i);
-      acc[i][0] = _mm256_add_ps(acc[i][0], bv);
-      acc[i][1] = _mm256_add_ps(acc[i][1], bv);
-      acc[i][2] = _mm256_add_ps(acc[i][2], bv);
-    }
-    _mm256_storeu_ps(y + i * ystride, acc[i][0]);
-    _mm256_storeu_ps(y + i * ystride + 8, acc[i][1]);
-    _mm256_storeu_ps(y + i * ystride + 16, acc[i][2]);
+    const __m256 bv = bias ? _mm256_broadcast_ss(bias + i) : _mm256_setzero_ps();
+    for (int v = 0; v < P; ++v)
+      _mm256_storeu_ps(y + i * ystride + 8 * v, bias ? _mm256_add_ps(acc[i][v], bv) : acc[i][v]);
   }
 }
 
-void c1_tiles(int f, const float* s, const index_t* koff, index_t K, const float* wk,
-              const float* bias, float* y, index_t ystride) {
+template <int P>
+void c1_tiles_p(int f, const float* s, const index_t* koff, index_t K, const float* wk,
+                const float* bias, float* y, index_t ystride) {
   switch (f) {
-    case 4: c1_tile<4>(s, koff, K, wk, bias, y, ystride); break;
-    case 3: c1_tile<3>(s, koff, K, wk, bias, y, ystride); break;
-    case 2: c1_tile<2>(s, koff, K, wk, bias, y, ystride); break;
-    default: c1_tile<1>(s, koff, K, wk, bias, y, ystride); break;
+    case 4: c1_tile<4, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 3: c1_tile<3, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 2: c1_tile<2, P>(s, koff, K, wk, bias, y, ystride); break;
+    default: c1_tile<1, P>(s, koff, K, wk, bias, y, ystride); break;
   }
+}
+
+// f filters x 8 * p pixels.
+void c1_tiles(int f, int p, const float* s, const index_t* koff, index_t K, const float* wk,
+              const float* bias, float* y, index_t ystride) {
+  if (p == 3) return c1_tiles_p<3>(f, s, koff, K, wk, bias, y, ystride);
+  if (p == 2) return c1_tiles_p<2>(f, s, koff, K, wk, bias, y, ystride);
+  c1_tiles_p<1>(f, s, koff, K, wk, bias, y, ystride);
 }
 
 // The band's Q pixels (one flat run over the copies) for the group's cout_g filters.
@@ -368,16 +371,28 @@ void c1_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q
                   const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
                   index_t out_plane) {
   alignas(32) float small[4 * kC1Tile];
-  for (index_t q0 = 0; q0 < Q; q0 += kC1Tile) {
-    const index_t q = Q < kC1Tile ? 0 : lo_min(q0, Q - kC1Tile);
+  for (index_t q0 = 0; q0 < Q;) {
+    // Full tiles, then the rest with as few vectors as cover it, ending at the band's end (so
+    // they may recompute a few outputs, to the same values) when the band is long enough; a
+    // band shorter than one vector goes through `small`.
+    const index_t left = Q - q0;
+    int pv = left >= kC1Tile ? 3 : static_cast<int>((left + 7) / 8);
+    index_t q = q0;
+    if (left < kC1Tile && Q >= 8) {
+      if (Q - 8 * pv >= 0)
+        q = Q - 8 * pv;
+      else
+        pv = static_cast<int>(left / 8);  // a short band: whole vectors first, then one more
+    }
+    q0 = q + 8 * pv;
     for (index_t f0 = 0; f0 < cout_g; f0 += 4) {
       const int nf = static_cast<int>(lo_min(4, cout_g - f0));
       const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
       const float* bp = bias_g ? bias_g + f0 : nullptr;
-      if (Q >= kC1Tile) {
-        c1_tiles(nf, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
+      if (Q >= 8) {
+        c1_tiles(nf, pv, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
       } else {
-        c1_tiles(nf, copies, koff, K, wk, bp, small, kC1Tile);
+        c1_tiles(nf, 1, copies, koff, K, wk, bp, small, kC1Tile);
         for (int i = 0; i < nf; ++i)
           for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kC1Tile + j];
       }
