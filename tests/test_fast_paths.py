@@ -198,6 +198,29 @@ def test_one_channel_kernel_every_band_length(simd, threads):
         cc.set_num_threads(before)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("c_in, c_out, groups", [(1, 8, 1), (3, 16, 1), (16, 24, 1), (130, 40, 1),
+                                                 (32, 64, 2), (12, 36, 3)])
+def test_pointwise_pixel_vector_kernel(simd, threads, c_in, c_out, groups):
+    # 1x1, unit stride, no padding: the input planes read in place as flat runs of pixels, cut
+    # into chunks per thread; bitwise the GEMM tiles' sums, and the reference's values.
+    from cnncore._conv import conv_nd
+
+    before = cc.get_num_threads()
+    cc.set_num_threads(threads)
+    try:
+        for size in [(1, 47), (1, 48), (1, 49), (7, 7), (3, 50), (28, 28), (1, 1000), (45, 61)]:
+            x = rng.standard_normal((2, c_in) + size).astype(np.float32)
+            w = rng.standard_normal((c_out, c_in // groups, 1, 1)).astype(np.float32)
+            b = rng.standard_normal(c_out).astype(np.float32)
+            y = conv_nd("conv2d", 2, x, w, b, 1, 0, 1, groups)
+            g = conv_nd("conv2d", 2, x, w, b, 1, 0, 1, groups, impl="gemm")
+            assert y.tobytes() == g.tobytes(), size
+            _check(x, w, b, groups=groups)
+    finally:
+        cc.set_num_threads(before)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_subnormal_inputs_count_as_zero_and_come_out_as_zero(simd, dtype):
     # Inside the kernels subnormals compare as zero (flush-to-zero, see the README): what comes

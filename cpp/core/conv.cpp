@@ -225,6 +225,12 @@ bool conv_c1_applies(const ConvParams& p) noexcept {
 }
 
 
+bool conv_pw_applies(const ConvParams& p) noexcept {
+  return conv_gemm_applies(p) && p.k[1] == 1 && p.k[2] == 1 && p.stride[1] == 1 &&
+         p.stride[2] == 1 && p.pad[1] == 0 && p.pad[2] == 0 && p.out[1] == p.in[1] &&
+         p.out[2] == p.in[2] && p.out[1] * p.out[2] >= kC1TilePixels;
+}
+
 index_t conv_gemm_packed_size(const ConvParams& p) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
@@ -311,6 +317,8 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
   if (scratch.size() < plan.scratch_floats * threads) scratch.resize(plan.scratch_floats * threads);
   if (allow_c1 && conv_c1_applies(p))
     conv_c1_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
+  else if (allow_c1 && use_avx512() && conv_pw_applies(p))  // with AVX2 only, the GEMM is faster
+    conv_pw_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
   else
     conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
   return true;

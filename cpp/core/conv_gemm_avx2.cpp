@@ -476,4 +476,74 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
   }
 }
 
+// ---- 1x1 kernels ---------------------------------------------------------------------------------
+// A pointwise convolution is y[f, q] = sum_c W[f, c] x[c, q] per image and group: the input's
+// planes are already the flat runs the tiles above read (tap k = channel k, a plane apart), so
+// the same band kernels run on the input in place, chunks of each plane as tasks. The GEMM tile
+// would broadcast each pixel and transpose 6 x 16 outputs per tile; these tiles load pixel vectors
+// and store them straight into the output planes. Same sums as the GEMM (k in order from zero,
+// then the bias), so the same bits.
+
+void conv_pw_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
+                  const float* bias, float* y, float* scratch, int threads,
+                  const FusedActivation* act) noexcept {
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
+  const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
+  const index_t Q = p.out[1] * p.out[2];  // == the input plane (conv_pw_applies)
+  const index_t images = p.n * p.groups;
+  // Chunks of whole tiles (the last one takes the rest, so none is shorter than a tile and no
+  // tile reads past the input): enough tasks for every thread, each of a few milliseconds.
+  const index_t want = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
+  index_t chunk = Q;
+  if (images < want) chunk = (Q + (want + images - 1) / images - 1) / ((want + images - 1) / images);
+  while (chunk > kC1TilePixels && chunk * cout_g * cin_g > 16 * kTaskWork) chunk = (chunk + 1) / 2;
+  chunk = lo_max(kC1TilePixels, (chunk + kC1TilePixels - 1) / kC1TilePixels * kC1TilePixels);
+  const index_t chunks = lo_max(1, Q / chunk);
+  const index_t tasks = images * chunks;
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
+  const bool avx512 = use_avx512();
+#endif
+  Interruptible* call = Interruptible::current();
+#if defined(CNNCORE_HAVE_OPENMP)
+  if (threads > 1) note_parallel_region();
+#pragma omp parallel num_threads(threads) if (threads > 1)
+#endif
+  {
+#if defined(CNNCORE_HAVE_OPENMP)
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+    (void)threads;
+#endif
+    DenormalGuard guard;
+    // Tap k reads channel k: K int64 offsets (the plan's scratch holds 2K floats for them).
+    index_t* koff = reinterpret_cast<index_t*>(scratch + tid * plan.scratch_floats);
+    for (index_t c = 0; c < cin_g; ++c) koff[c] = c * Q;
+#if defined(CNNCORE_HAVE_OPENMP)
+#pragma omp for schedule(dynamic, 1)
+#endif
+    for (index_t t = 0; t < tasks; ++t) {
+      if (call && call->should_stop()) continue;
+      const index_t ch = t % chunks, ng = t / chunks;
+      const index_t g = ng % p.groups, n = ng / p.groups;
+      const index_t q0 = ch * chunk, q1 = ch == chunks - 1 ? Q : q0 + chunk;
+      const float* xs = x + (n * p.c_in + g * cin_g) * Q + q0;
+      float* yb = y + (n * p.c_out + g * cout_g) * Q + q0;
+      const float* bg = bias ? bias + g * cout_g : nullptr;
+      const float* packed_g = packed + g * panels * cin_g * kGemmNR;
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
+      if (avx512)
+        conv_c1_band_avx512(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
+      else
+#endif
+        c1_band_avx2(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
+      if (act)
+        for (index_t f = 0; f < cout_g; ++f) {
+          float* yf = yb + f * Q;
+          activation_avx2(act->kind, act->param, yf, yf, q1 - q0);
+        }
+    }
+  }
+}
+
 }  // namespace cnncore
