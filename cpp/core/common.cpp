@@ -7,7 +7,11 @@
 #include <xmmintrin.h>
 #define CNNCORE_HAVE_MXCSR 1
 #endif
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
@@ -58,8 +62,8 @@ int process_default() noexcept {
 int num_threads() noexcept {
 #if defined(CNNCORE_HAVE_OPENMP)
   if (t_serial > 0 || g_forked_after_parallel.load(std::memory_order_relaxed)) return 1;
-  // Inside a parallel region (the engine runs a sub-batch per thread) every kernel runs serially.
-  if (omp_in_parallel()) return 1;
+  // Inside a parallel call (the engine runs a sub-batch per thread) every kernel runs serially.
+  if (in_parallel_tasks() || omp_in_parallel()) return 1;
   const int set = g_threads.load(std::memory_order_relaxed);
   const int here = omp_get_max_threads();
   // The set count wins on threads whose OpenMP setting nobody changed (it still equals the
@@ -116,6 +120,150 @@ void note_parallel_region() noexcept {
 }
 bool forked_after_parallel() noexcept {
   return g_forked_after_parallel.load(std::memory_order_relaxed);
+}
+
+// ---- the task pool -------------------------------------------------------------------------------
+// One job at a time: a call publishes its job (function, context, task count) under a new odd
+// generation number, wakes the workers, and takes tasks itself; when none is left it closes the
+// job (even generation) and waits only for the workers that joined it, each finishing the task it
+// holds. A worker joins by counting itself in `active_` and then checking that the generation is
+// still the job's (sequentially consistent on both sides, so either the caller sees it counted
+// or it sees the job closed): a worker that wakes after the close never touches the job.
+// Workers spin briefly after a job (the next layer's call usually follows within microseconds)
+// and then sleep on a condition variable.
+namespace {
+
+thread_local int t_in_tasks = 0;
+
+inline void cpu_relax() noexcept {
+#if defined(CNNCORE_HAVE_MXCSR)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+class TaskPool {
+ public:
+  static TaskPool& get() {
+    static TaskPool* pool = new TaskPool;  // never destroyed: workers may outlive static teardown
+    return *pool;
+  }
+
+  // False when the pool is busy with another call (the caller then runs alone).
+  bool run(index_t tasks, int threads, TaskFn fn, void* context, Interruptible* call) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    if (!ensure_workers(threads - 1)) return false;
+    fn_ = fn;
+    context_ = context;
+    call_ = call;
+    threads_ = threads;
+    total_ = tasks;
+    next_.store(0, std::memory_order_relaxed);
+    next_tid_.store(1, std::memory_order_relaxed);
+    const std::uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;  // odd: open
+    generation_.store(gen, std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lock(sleep_lock_);
+      wake_.notify_all();
+    }
+    work(0);
+    generation_.store(gen + 1, std::memory_order_seq_cst);  // even: closed
+    for (int spins = 0; active_.load(std::memory_order_seq_cst) > 0; ++spins)
+      if (spins < 4096) cpu_relax(); else std::this_thread::yield();
+    return true;
+  }
+
+ private:
+  TaskPool() = default;
+
+  void work(int tid) {
+    ++t_in_tasks;
+    DenormalGuard guard;
+    Interruptible::Adopt adopt(call_);
+    for (;;) {
+      const index_t t = next_.fetch_add(1, std::memory_order_relaxed);
+      if (t >= total_) break;
+      if (!call_ || !call_->should_stop()) fn_(context_, t, tid);
+    }
+    --t_in_tasks;
+  }
+
+  bool ensure_workers(int count) {
+    if (static_cast<int>(workers_.size()) >= count) return true;
+    try {
+      while (static_cast<int>(workers_.size()) < count)
+        workers_.emplace_back([this] { worker_loop(); });
+    } catch (...) {  // no thread could be created: the caller runs alone
+      return static_cast<int>(workers_.size()) >= count;
+    }
+    return true;
+  }
+
+  void worker_loop() {
+    std::uint64_t seen = generation_.load(std::memory_order_acquire);
+    for (;;) {
+      std::uint64_t gen = seen;
+      // Spin for about 100 us (the next kernel of a network usually follows within a few), then
+      // sleep until a new job is published.
+      for (int spins = 0; spins < 4000 && gen == seen; ++spins) {
+        cpu_relax();
+        gen = generation_.load(std::memory_order_acquire);
+      }
+      if (gen == seen) {
+        std::unique_lock<std::mutex> lock(sleep_lock_);
+        sleeping_.fetch_add(1, std::memory_order_seq_cst);
+        wake_.wait(lock, [&] {
+          gen = generation_.load(std::memory_order_seq_cst);
+          return gen != seen;
+        });
+        sleeping_.fetch_sub(1, std::memory_order_relaxed);
+      }
+      seen = gen;
+      if ((gen & 1) == 0) continue;  // closed before this worker got here
+      active_.fetch_add(1, std::memory_order_seq_cst);
+      if (generation_.load(std::memory_order_seq_cst) == gen) {
+        const int tid = next_tid_.fetch_add(1, std::memory_order_relaxed);
+        if (tid < threads_) work(tid);
+      }
+      active_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+
+  std::mutex busy_;                   // one call at a time
+  std::vector<std::thread> workers_;  // guarded by busy_
+  std::mutex sleep_lock_;
+  std::condition_variable wake_;
+  std::atomic<int> sleeping_{0};
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<int> active_{0};
+  std::atomic<index_t> next_{0};
+  std::atomic<int> next_tid_{1};
+  // The job: written by the caller before the generation is published, read by workers after.
+  TaskFn fn_ = nullptr;
+  void* context_ = nullptr;
+  Interruptible* call_ = nullptr;
+  int threads_ = 1;
+  index_t total_ = 0;
+};
+
+}  // namespace
+
+bool in_parallel_tasks() noexcept { return t_in_tasks > 0; }
+
+void run_tasks(index_t tasks, int threads, TaskFn fn, void* context, Interruptible* call) noexcept {
+  note_parallel_region();
+  if (threads > 1 && tasks > 1 && t_in_tasks == 0 && !forked_after_parallel() &&
+      TaskPool::get().run(tasks, threads, fn, context, call))
+    return;
+  ++t_in_tasks;
+  {
+    DenormalGuard guard;
+    for (index_t t = 0; t < tasks; ++t)
+      if (!call || !call->should_stop()) fn(context, t, 0);
+  }
+  --t_in_tasks;
 }
 
 bool have_openmp() noexcept {

@@ -19,6 +19,7 @@
 #endif
 #include <string>
 #include <thread>
+#include <type_traits>
 
 namespace cnncore {
 
@@ -170,41 +171,40 @@ class Interruptible {
 };
 
 // ---- fork ---------------------------------------------------------------------------------------
-// GNU OpenMP's thread pool does not survive fork(): a child that opens a parallel region after its
-// parent did hangs. Every region is announced here first; a child forked after one runs serially
-// (num_threads() is 1 there) and never enters OpenMP.
+// Worker threads do not survive fork(): cnncore's pool has none in a child, and GNU OpenMP's hangs
+// a child that opens a region after its parent did. Every parallel call is announced here first; a
+// child forked after one runs serially (num_threads() is 1 there).
 void note_parallel_region() noexcept;
 bool forked_after_parallel() noexcept;
 
 // Work splitting that keeps results independent of the thread count: each task is computed
 // entirely by one thread in a fixed order, so only who computes it changes, never how.
-// parallel_tasks runs body(task, thread_index) for task in [0, tasks) on `threads` threads
+// parallel_tasks runs body(task, thread_index) for task in [0, tasks) on up to `threads` threads
 // (thread_index < threads indexes per-thread scratch), each thread under a DenormalGuard. Tasks
-// are handed out one at a time as threads become free: on a shared machine a thread whose core
-// is busy elsewhere delays the call by one task, not by its whole share, and the calling thread
-// (the one that polls for Ctrl-C, see Interruptible) keeps taking tasks to the end. Tasks are
-// also the unit of interruption: keep each one short (milliseconds).
+// are handed out one at a time as threads become free, and the calling thread (the one that polls
+// for Ctrl-C, see Interruptible) takes them too, to the end. The other threads come from
+// cnncore's own pool (run_tasks), which unlike an OpenMP region never waits for a thread that has
+// not started: on a shared machine, a worker whose core is busy elsewhere delays the call by at
+// most the one task it took, and a worker that wakes too late finds nothing left to do. Tasks are
+// the unit of interruption: keep each one short (milliseconds). The body must not throw.
+using TaskFn = void (*)(void* context, index_t task, int thread_index);
+// The pool's entry point (a call from inside a task, or while another call has the pool, runs
+// its tasks on the calling thread alone).
+void run_tasks(index_t tasks, int threads, TaskFn fn, void* context, Interruptible* call) noexcept;
+// True on a thread that is running tasks of a parallel call (kernels called there run serially).
+bool in_parallel_tasks() noexcept;
+
 template <class F>
 inline void parallel_tasks(index_t tasks, int threads, F&& body) {
   Interruptible* call = Interruptible::current();
-#if defined(CNNCORE_HAVE_OPENMP)
   if (threads > 1 && tasks > 1) {
-    note_parallel_region();
-#pragma omp parallel num_threads(threads)
-    {
-      DenormalGuard guard;
-      Interruptible::Adopt adopt(call);
-      const int tid = omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-      for (index_t t = 0; t < tasks; ++t)
-        if (!call || !call->should_stop()) body(t, tid);
-    }
+    using Body = std::remove_reference_t<F>;
+    run_tasks(tasks, threads,
+              [](void* c, index_t t, int tid) { (*static_cast<Body*>(c))(t, tid); },
+              const_cast<void*>(static_cast<const void*>(&body)), call);
     return;
   }
-#else
-  (void)threads;
-#endif
-  // One thread: no OpenMP region at all (it costs more than a small call's work).
+  // One thread: no pool at all.
   DenormalGuard guard;
   for (index_t t = 0; t < tasks; ++t)
     if (!call || !call->should_stop()) body(t, 0);

@@ -9,9 +9,6 @@
 #include "conv_gemm.h"
 #include "cpu.h"
 
-#if defined(CNNCORE_HAVE_OPENMP)
-#include <omp.h>
-#endif
 
 namespace cnncore {
 
@@ -196,111 +193,94 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
   const index_t plane = plan.copy_input ? plan.strip_rows * plan.strip_w : h_in * w_in;
   const index_t strip_floats = plan.copy_input ? cin_g * plane : 0;
 
-  Interruptible* call = Interruptible::current();  // tasks are skipped once it is interrupted
-#if defined(CNNCORE_HAVE_OPENMP)
-  if (threads > 1) note_parallel_region();
-#pragma omp parallel num_threads(threads) if (threads > 1)
-#endif
-  {
-#if defined(CNNCORE_HAVE_OPENMP)
-    const int tid = omp_get_thread_num();
-#else
-    const int tid = 0;
-    (void)threads;
-#endif
-    DenormalGuard guard;
-    float* strip = scratch + tid * plan.scratch_floats;
-    index_t* koff = reinterpret_cast<index_t*>(strip + ((strip_floats + 15) / 16) * 16);
-    // k offsets, in the (c, a, b) order of the packed weights.
-    for (index_t a = 0, k = 0; a < kh; ++a)
-      for (index_t c = 0; c < cin_g; ++c)
-        for (index_t b = 0; b < kw; ++b, ++k) koff[k] = c * plane + a * dh * row_len + b * dw;
+  // k offsets, in the (a, c, b) order of the packed weights: the same for every thread, kept in
+  // the first thread's scratch after its strip.
+  index_t* koff = reinterpret_cast<index_t*>(scratch + ((strip_floats + 15) / 16) * 16);
+  for (index_t a = 0, k = 0; a < kh; ++a)
+    for (index_t c = 0; c < cin_g; ++c)
+      for (index_t b = 0; b < kw; ++b, ++k) koff[k] = c * plane + a * dh * row_len + b * dw;
 
-#if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp for schedule(dynamic, 1)
-#endif
-    for (index_t t = 0; t < tasks; ++t) {
-      if (call && call->should_stop()) continue;
-      const index_t band = t % plan.bands, ng = t / plan.bands;
-      const index_t g = ng % p.groups, n = ng / p.groups;
-      const index_t oh0 = band * plan.band_rows;
-      const index_t oh1 = lo_min(oh0 + plan.band_rows, h_out);
-      const float* xg = x + (n * p.c_in + g * cin_g) * h_in * w_in;
-      const float* src;    // where pixel (oh, ow)'s window starts, minus koff
-      index_t row0;        // input row (in src coordinates) of output row oh0
-      if (plan.copy_input) {
-        // Zero-padded copy of input rows [ih0, ih0 + strip_rows) and columns [-pad_left, ...).
-        const index_t ih0 = oh0 * sh - p.pad[1];
-        const index_t rows = (oh1 - oh0 - 1) * sh + (kh - 1) * dh + 1;
-        for (index_t c = 0; c < cin_g; ++c)
-          for (index_t r = 0; r < rows; ++r) {
-            const index_t ih = ih0 + r;
-            strip_row(strip + c * plane + r * row_len, row_len,
-                      ih >= 0 && ih < h_in ? xg + (c * h_in + ih) * w_in : nullptr, w_in, p.pad[2]);
-          }
-        src = strip;
-        row0 = 0;
-      } else {
-        src = xg;
-        row0 = oh0 * sh - p.pad[1];
-      }
-      const index_t pix0 = oh0 * w_out, pix1 = oh1 * w_out;
-      // With all of a group's packed weights small enough to stay in L2, sweep the panels for a
-      // block of pixels at a time so that the block's input stays in L1; otherwise keep one
-      // panel in cache across all the band's pixels.
-      const index_t block = panels * K * kGemmNR * 4 <= 512 * 1024 ? 8 * kGemmMR : pix1 - pix0;
-      for (index_t qb = pix0; qb < pix1; qb += block) {
-        const index_t qe = lo_min(qb + block, pix1);
-        for (index_t panel = 0; panel < panels; ++panel) {
-          const index_t f0 = panel * kGemmNR;
-          const index_t nr = lo_min(kGemmNR, cout_g - f0);
-          const float* wp = packed + (g * panels + panel) * K * kGemmNR;
-          float* yp = y + (n * p.c_out + g * cout_g + f0) * out_plane;
-          const float* bp = bias ? bias + g * cout_g + f0 : nullptr;
-          alignas(32) float bias_pad[16];
-          if (bp && nr < kGemmNR) {
-            for (index_t i = 0; i < 16; ++i) bias_pad[i] = i < nr ? bp[i] : 0.0f;
-            bp = bias_pad;
-          }
-          // Output row and column of pixel q, stepped along (no divisions per tile).
-          index_t q_oh = qb / w_out, q_ow = qb % w_out;
-          const index_t col0 = plan.copy_input ? 0 : p.pad[2];
-          for (index_t q = qb; q < qe; q += kGemmMR) {
-            const int mr = static_cast<int>(lo_min(kGemmMR, qe - q));
-            const float* xb[kGemmMR];
-            index_t oh = q_oh, ow = q_ow;
-            const index_t first_oh = oh;
-            for (int j = 0; j < mr; ++j) {
-              xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw - col0;
-              if (++ow == w_out) ow = 0, ++oh;
-            }
-            const index_t last_oh = ow == 0 ? oh - 1 : oh;
-            if (mr == kGemmMR) q_oh = oh, q_ow = ow;
-            // Pixels q+6 and q+7 of this panel are written later by this task (next tile or
-            // next block), so a full tile may store 8 per channel.
-            // Kernel rows that fall in the top or bottom padding for every pixel of the tile
-            // multiply zeros: with the (a, c, b) packing, the rows [a_lo, a_hi) that remain are
-            // one contiguous range of k.
-            index_t a_lo = 0, a_hi = kh;
-            if (plan.copy_input) {
-              const index_t first = first_oh * sh - p.pad[1];  // top tap's row
-              const index_t last = last_oh * sh - p.pad[1];    // of the last pixel
-              while (a_lo < kh && last + a_lo * dh < 0) ++a_lo;
-              while (a_hi > a_lo && first + (a_hi - 1) * dh >= h_in) --a_hi;
-            }
-            const index_t k0 = a_lo * cin_g * kw;
-            run_tile(mr, (a_hi - a_lo) * cin_g * kw, koff + k0, xb, wp + k0 * kGemmNR, bp, nr,
-                     yp + q, out_plane, q + 8 <= pix1);
-          }
+  parallel_tasks(tasks, threads, [&](index_t t, int tid) {
+    float* strip = scratch + tid * plan.scratch_floats;
+    const index_t band = t % plan.bands, ng = t / plan.bands;
+    const index_t g = ng % p.groups, n = ng / p.groups;
+    const index_t oh0 = band * plan.band_rows;
+    const index_t oh1 = lo_min(oh0 + plan.band_rows, h_out);
+    const float* xg = x + (n * p.c_in + g * cin_g) * h_in * w_in;
+    const float* src;    // where pixel (oh, ow)'s window starts, minus koff
+    index_t row0;        // input row (in src coordinates) of output row oh0
+    if (plan.copy_input) {
+      // Zero-padded copy of input rows [ih0, ih0 + strip_rows) and columns [-pad_left, ...).
+      const index_t ih0 = oh0 * sh - p.pad[1];
+      const index_t rows = (oh1 - oh0 - 1) * sh + (kh - 1) * dh + 1;
+      for (index_t c = 0; c < cin_g; ++c)
+        for (index_t r = 0; r < rows; ++r) {
+          const index_t ih = ih0 + r;
+          strip_row(strip + c * plane + r * row_len, row_len,
+                    ih >= 0 && ih < h_in ? xg + (c * h_in + ih) * w_in : nullptr, w_in, p.pad[2]);
         }
-      }
-      if (act)  // the band's outputs, still in cache
-        for (index_t f = 0; f < cout_g; ++f) {
-          float* yf = y + (n * p.c_out + g * cout_g + f) * out_plane + pix0;
-          activation_avx2(act->kind, act->param, yf, yf, pix1 - pix0);
-        }
+      src = strip;
+      row0 = 0;
+    } else {
+      src = xg;
+      row0 = oh0 * sh - p.pad[1];
     }
-  }
+    const index_t pix0 = oh0 * w_out, pix1 = oh1 * w_out;
+    // With all of a group's packed weights small enough to stay in L2, sweep the panels for a
+    // block of pixels at a time so that the block's input stays in L1; otherwise keep one
+    // panel in cache across all the band's pixels.
+    const index_t block = panels * K * kGemmNR * 4 <= 512 * 1024 ? 8 * kGemmMR : pix1 - pix0;
+    for (index_t qb = pix0; qb < pix1; qb += block) {
+      const index_t qe = lo_min(qb + block, pix1);
+      for (index_t panel = 0; panel < panels; ++panel) {
+        const index_t f0 = panel * kGemmNR;
+        const index_t nr = lo_min(kGemmNR, cout_g - f0);
+        const float* wp = packed + (g * panels + panel) * K * kGemmNR;
+        float* yp = y + (n * p.c_out + g * cout_g + f0) * out_plane;
+        const float* bp = bias ? bias + g * cout_g + f0 : nullptr;
+        alignas(32) float bias_pad[16];
+        if (bp && nr < kGemmNR) {
+          for (index_t i = 0; i < 16; ++i) bias_pad[i] = i < nr ? bp[i] : 0.0f;
+          bp = bias_pad;
+        }
+        // Output row and column of pixel q, stepped along (no divisions per tile).
+        index_t q_oh = qb / w_out, q_ow = qb % w_out;
+        const index_t col0 = plan.copy_input ? 0 : p.pad[2];
+        for (index_t q = qb; q < qe; q += kGemmMR) {
+          const int mr = static_cast<int>(lo_min(kGemmMR, qe - q));
+          const float* xb[kGemmMR];
+          index_t oh = q_oh, ow = q_ow;
+          const index_t first_oh = oh;
+          for (int j = 0; j < mr; ++j) {
+            xb[j] = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw - col0;
+            if (++ow == w_out) ow = 0, ++oh;
+          }
+          const index_t last_oh = ow == 0 ? oh - 1 : oh;
+          if (mr == kGemmMR) q_oh = oh, q_ow = ow;
+          // Pixels q+6 and q+7 of this panel are written later by this task (next tile or
+          // next block), so a full tile may store 8 per channel.
+          // Kernel rows that fall in the top or bottom padding for every pixel of the tile
+          // multiply zeros: with the (a, c, b) packing, the rows [a_lo, a_hi) that remain are
+          // one contiguous range of k.
+          index_t a_lo = 0, a_hi = kh;
+          if (plan.copy_input) {
+            const index_t first = first_oh * sh - p.pad[1];  // top tap's row
+            const index_t last = last_oh * sh - p.pad[1];    // of the last pixel
+            while (a_lo < kh && last + a_lo * dh < 0) ++a_lo;
+            while (a_hi > a_lo && first + (a_hi - 1) * dh >= h_in) --a_hi;
+          }
+          const index_t k0 = a_lo * cin_g * kw;
+          run_tile(mr, (a_hi - a_lo) * cin_g * kw, koff + k0, xb, wp + k0 * kGemmNR, bp, nr,
+                   yp + q, out_plane, q + 8 <= pix1);
+        }
+      }
+    }
+    if (act)  // the band's outputs, still in cache
+      for (index_t f = 0; f < cout_g; ++f) {
+        float* yf = y + (n * p.c_out + g * cout_g + f) * out_plane + pix0;
+        activation_avx2(act->kind, act->param, yf, yf, pix1 - pix0);
+      }
+  });
 }
 
 // ---- one input channel per group ----------------------------------------------------------------
@@ -416,64 +396,46 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
   const bool avx512 = use_avx512();
 #endif
-  Interruptible* call = Interruptible::current();
-#if defined(CNNCORE_HAVE_OPENMP)
-  if (threads > 1) note_parallel_region();
-#pragma omp parallel num_threads(threads) if (threads > 1)
-#endif
-  {
-#if defined(CNNCORE_HAVE_OPENMP)
-    const int tid = omp_get_thread_num();
-#else
-    const int tid = 0;
-    (void)threads;
-#endif
-    DenormalGuard guard;
+  // Tap k = (a, b) reads copy b, a rows down (K <= 64: see conv_c1_applies).
+  index_t koff[64];
+  for (index_t a = 0; a < kh; ++a)
+    for (index_t b = 0; b < kw; ++b) koff[a * kw + b] = b * copy_len + a * w_out;
+  parallel_tasks(tasks, threads, [&](index_t t, int tid) {
     float* copies = scratch + tid * plan.scratch_floats;
     float* pstrip = copies + kw * copy_len;  // strip_rows padded rows (see conv_gemm_plan)
-    // Tap k = (a, b) reads copy b, a rows down (K <= 64: see conv_c1_applies).
-    index_t koff[64];
-    for (index_t a = 0; a < kh; ++a)
-      for (index_t b = 0; b < kw; ++b) koff[a * kw + b] = b * copy_len + a * w_out;
-#if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp for schedule(dynamic, 1)
-#endif
-    for (index_t t = 0; t < tasks; ++t) {
-      if (call && call->should_stop()) continue;
-      const index_t band = t % plan.bands, ng = t / plan.bands;
-      const index_t g = ng % p.groups, n = ng / p.groups;
-      const index_t oh0 = band * plan.band_rows, oh1 = lo_min(oh0 + plan.band_rows, h_out);
-      const float* xg = x + (n * p.c_in + g) * h_in * w_in;
-      const index_t rows = oh1 - oh0 + kh - 1, ih0 = oh0 - p.pad[1];
-      // The input rows, zero-padded, into a strip; then each row's k_w windows into the copies.
-      // (Two passes: a copy reading a row just written would wait on store forwarding.)
-      for (index_t r = 0; r < rows; ++r) {
-        const index_t ih = ih0 + r;
-        padded_row(pstrip + r * padded_stride, padded_w,
-                   ih >= 0 && ih < h_in ? xg + ih * w_in : nullptr, w_in, p.pad[2]);
-      }
-      for (index_t b = 0; b < kw; ++b)
-        for (index_t r = 0; r < rows; ++r)
-          copy_floats(copies + b * copy_len + r * w_out, pstrip + r * padded_stride + b, w_out);
-      for (index_t b = 0; b < kw; ++b)
-        for (index_t i = rows * w_out; i < copy_len; ++i) copies[b * copy_len + i] = 0.0f;
-      const index_t Q = (oh1 - oh0) * w_out;  // the band's pixels, one flat run
-      float* yb = y + (n * p.c_out + g * cout_g) * out_plane + oh0 * w_out;
-      const float* bg = bias ? bias + g * cout_g : nullptr;
-      const float* packed_g = packed + g * panels * K * kGemmNR;
-#if defined(CNNCORE_HAVE_AVX512_KERNELS)
-      if (avx512)
-        conv_c1_band_avx512(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
-      else
-#endif
-        c1_band_avx2(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
-      if (act)
-        for (index_t f = 0; f < cout_g; ++f) {
-          float* yf = yb + f * out_plane;
-          activation_avx2(act->kind, act->param, yf, yf, Q);
-        }
+    const index_t band = t % plan.bands, ng = t / plan.bands;
+    const index_t g = ng % p.groups, n = ng / p.groups;
+    const index_t oh0 = band * plan.band_rows, oh1 = lo_min(oh0 + plan.band_rows, h_out);
+    const float* xg = x + (n * p.c_in + g) * h_in * w_in;
+    const index_t rows = oh1 - oh0 + kh - 1, ih0 = oh0 - p.pad[1];
+    // The input rows, zero-padded, into a strip; then each row's k_w windows into the copies.
+    // (Two passes: a copy reading a row just written would wait on store forwarding.)
+    for (index_t r = 0; r < rows; ++r) {
+      const index_t ih = ih0 + r;
+      padded_row(pstrip + r * padded_stride, padded_w,
+                 ih >= 0 && ih < h_in ? xg + ih * w_in : nullptr, w_in, p.pad[2]);
     }
-  }
+    for (index_t b = 0; b < kw; ++b)
+      for (index_t r = 0; r < rows; ++r)
+        copy_floats(copies + b * copy_len + r * w_out, pstrip + r * padded_stride + b, w_out);
+    for (index_t b = 0; b < kw; ++b)
+      for (index_t i = rows * w_out; i < copy_len; ++i) copies[b * copy_len + i] = 0.0f;
+    const index_t Q = (oh1 - oh0) * w_out;  // the band's pixels, one flat run
+    float* yb = y + (n * p.c_out + g * cout_g) * out_plane + oh0 * w_out;
+    const float* bg = bias ? bias + g * cout_g : nullptr;
+    const float* packed_g = packed + g * panels * K * kGemmNR;
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
+    if (avx512)
+      conv_c1_band_avx512(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
+    else
+#endif
+      c1_band_avx2(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
+    if (act)
+      for (index_t f = 0; f < cout_g; ++f) {
+        float* yf = yb + f * out_plane;
+        activation_avx2(act->kind, act->param, yf, yf, Q);
+      }
+  });
 }
 
 // ---- 1x1 kernels ---------------------------------------------------------------------------------
@@ -484,7 +446,7 @@ void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
 // and store them straight into the output planes. Same sums as the GEMM (k in order from zero,
 // then the bias), so the same bits.
 
-void conv_pw_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
+void conv_pw_avx2(const ConvParams& p, const GemmPlan&, const float* x, const float* packed,
                   const float* bias, float* y, float* scratch, int threads,
                   const FusedActivation* act) noexcept {
   const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
@@ -503,47 +465,30 @@ void conv_pw_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
   const bool avx512 = use_avx512();
 #endif
-  Interruptible* call = Interruptible::current();
-#if defined(CNNCORE_HAVE_OPENMP)
-  if (threads > 1) note_parallel_region();
-#pragma omp parallel num_threads(threads) if (threads > 1)
-#endif
-  {
-#if defined(CNNCORE_HAVE_OPENMP)
-    const int tid = omp_get_thread_num();
-#else
-    const int tid = 0;
-    (void)threads;
-#endif
-    DenormalGuard guard;
-    // Tap k reads channel k: K int64 offsets (the plan's scratch holds 2K floats for them).
-    index_t* koff = reinterpret_cast<index_t*>(scratch + tid * plan.scratch_floats);
-    for (index_t c = 0; c < cin_g; ++c) koff[c] = c * Q;
-#if defined(CNNCORE_HAVE_OPENMP)
-#pragma omp for schedule(dynamic, 1)
-#endif
-    for (index_t t = 0; t < tasks; ++t) {
-      if (call && call->should_stop()) continue;
-      const index_t ch = t % chunks, ng = t / chunks;
-      const index_t g = ng % p.groups, n = ng / p.groups;
-      const index_t q0 = ch * chunk, q1 = ch == chunks - 1 ? Q : q0 + chunk;
-      const float* xs = x + (n * p.c_in + g * cin_g) * Q + q0;
-      float* yb = y + (n * p.c_out + g * cout_g) * Q + q0;
-      const float* bg = bias ? bias + g * cout_g : nullptr;
-      const float* packed_g = packed + g * panels * cin_g * kGemmNR;
+  // Tap k reads channel k: K int64 offsets, the same for every thread (the plan's scratch holds
+  // 2K floats for them).
+  index_t* koff = reinterpret_cast<index_t*>(scratch);
+  for (index_t c = 0; c < cin_g; ++c) koff[c] = c * Q;
+  parallel_tasks(tasks, threads, [&](index_t t, int) {
+    const index_t ch = t % chunks, ng = t / chunks;
+    const index_t g = ng % p.groups, n = ng / p.groups;
+    const index_t q0 = ch * chunk, q1 = ch == chunks - 1 ? Q : q0 + chunk;
+    const float* xs = x + (n * p.c_in + g * cin_g) * Q + q0;
+    float* yb = y + (n * p.c_out + g * cout_g) * Q + q0;
+    const float* bg = bias ? bias + g * cout_g : nullptr;
+    const float* packed_g = packed + g * panels * cin_g * kGemmNR;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
-      if (avx512)
-        conv_c1_band_avx512(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
-      else
+    if (avx512)
+      conv_c1_band_avx512(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
+    else
 #endif
-        c1_band_avx2(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
-      if (act)
-        for (index_t f = 0; f < cout_g; ++f) {
-          float* yf = yb + f * Q;
-          activation_avx2(act->kind, act->param, yf, yf, q1 - q0);
-        }
-    }
-  }
+      c1_band_avx2(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
+    if (act)
+      for (index_t f = 0; f < cout_g; ++f) {
+        float* yf = yb + f * Q;
+        activation_avx2(act->kind, act->param, yf, yf, q1 - q0);
+      }
+  });
 }
 
 }  // namespace cnncore

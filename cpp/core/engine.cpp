@@ -137,42 +137,32 @@ constexpr index_t kSerialMacs = index_t(1) << 23;
 
 void Engine::run(const float* x, index_t n, float* y) {
   if (n == 0) return;
-#if defined(CNNCORE_HAVE_OPENMP)
   // Batches of at least two samples per thread are split across the threads, each running the
   // whole network on its share with its own buffers and single-threaded kernels: no barrier
   // between layers. Each sample's numbers do not depend on the split.
   const int threads = num_threads();
   if (threads > 1 && n >= 2 * threads) {
-    note_parallel_region();
-    Interruptible* call = Interruptible::current();
-    // An exception must not leave an OpenMP region (std::terminate): the first one thrown
-    // (std::bad_alloc growing a buffer) is kept and rethrown after it.
+    // A task must not throw: the first exception (std::bad_alloc growing a buffer) is kept and
+    // rethrown after the call.
     std::exception_ptr error;
     std::mutex error_lock;
     // Slices of at most 64 samples (and at least 4 per thread), handed out as threads become
     // free: a thread whose core is busy elsewhere holds the call up by one slice.
     const index_t slice = std::max<index_t>(1, std::min<index_t>(64, n / (2 * threads)));
     const index_t slices = (n + slice - 1) / slice;
-#pragma omp parallel num_threads(threads)
-    {
-      Interruptible::Adopt adopt(call);
+    parallel_tasks(slices, threads, [&](index_t i, int) {
       thread_local AlignedFloats bufs[3];
-#pragma omp for schedule(dynamic, 1)
-      for (index_t i = 0; i < slices; ++i) {
-        const index_t lo = i * slice, hi = std::min(n, lo + slice);
-        if (call && call->should_stop()) continue;
-        try {
-          run_with(x + lo * in_size_, hi - lo, y + lo * cur_size_, bufs);
-        } catch (...) {
-          std::lock_guard<std::mutex> guard(error_lock);
-          if (!error) error = std::current_exception();
-        }
+      const index_t lo = i * slice, hi = std::min(n, lo + slice);
+      try {
+        run_with(x + lo * in_size_, hi - lo, y + lo * cur_size_, bufs);
+      } catch (...) {
+        std::lock_guard<std::mutex> guard(error_lock);
+        if (!error) error = std::current_exception();
       }
-    }
+    });
     if (error) std::rethrow_exception(error);
     return;
   }
-#endif
   // A small call (the lecture's network at batch 1: 3 M MACs) runs on this thread alone. Its
   // kernels could share it out layer by layer (75 us instead of 89 on two idle cores), but every
   // layer would then wait for the other thread, and when that one's core is busy with another
