@@ -206,29 +206,40 @@ bool weights_finite(const ConvParams& p, const T* w) noexcept {
   return all_finite(w, p.c_out * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2]);
 }
 
-index_t conv_c1_copy_floats(index_t k_w, index_t strip_rows, index_t w_out) noexcept {
-  // Each copy: strip_rows rows of w_out, then a tile's overreach (loads past the band's end, by
-  // a band shorter than a tile), rounded to 64 bytes.
-  return ((strip_rows * w_out + kC1TilePixels + 15) / 16) * 16 * k_w;
+index_t conv_rows_copy_floats(index_t strip_rows, index_t w_out) noexcept {
+  // One copy: strip_rows rows of w_out, then a tile's overreach (loads past the band's end, by a
+  // band shorter than a tile), rounded to 64 bytes.
+  return ((strip_rows * w_out + kRowsTilePixels + 15) / 16) * 16;
 }
 
-index_t conv_c1_padded_stride(const ConvParams& p) noexcept {
-  // A padded input row of w_out + k_w - 1 floats, with room for a vector store past its end.
-  return ((p.out[2] + p.k[2] - 1 + 8 + 15) / 16) * 16;
+index_t conv_rows_padded_stride(const ConvParams& p) noexcept {
+  // A padded input row of w_out + (k_w - 1) * dil_w floats, with room for a vector store past it.
+  return ((p.out[2] + (p.k[2] - 1) * p.dil[2] + 8 + 15) / 16) * 16;
 }
 
-bool conv_c1_applies(const ConvParams& p) noexcept {
-  return conv_gemm_applies(p) && p.c_in == p.groups && p.stride[1] == 1 && p.stride[2] == 1 &&
-         p.dil[1] == 1 && p.dil[2] == 1 && p.k[1] * p.k[2] <= 64 &&
-         conv_c1_copy_floats(p.k[2], p.k[1], p.out[2]) + p.k[1] * conv_c1_padded_stride(p) <=
-             (index_t(1) << 18);  // one output row's scratch
+index_t conv_rows_scratch_floats(const ConvParams& p, index_t strip_rows) noexcept {
+  const index_t cin_g = p.c_in / p.groups, K = cin_g * p.k[1] * p.k[2];
+  // The copies, one channel's padded rows, then K int64 tap offsets (used from the first
+  // thread's scratch only).
+  return cin_g * p.k[2] * conv_rows_copy_floats(strip_rows, p.out[2]) +
+         ((strip_rows * conv_rows_padded_stride(p) + 15) / 16) * 16 + ((2 * K + 15) / 16) * 16 + 16;
 }
 
+bool conv_rows_applies(const ConvParams& p) noexcept {
+  if (!conv_gemm_applies(p) || p.stride[1] != 1 || p.stride[2] != 1) return false;
+  const index_t one_row = conv_rows_scratch_floats(p, (p.k[1] - 1) * p.dil[1] + 1);
+  if (one_row < 0 || one_row > (index_t(1) << 18)) return false;
+  // One input channel per group only. With several, the kernel computes the same numbers, but
+  // measured against the GEMM tiles (AVX-512, 64 -> 64 channels 3x3 on 56x56 at batch 1 and 8,
+  // 64 -> 64 k=9 over 4096 samples) it was no faster (2.19 against 2.19 ms, 18.2 against 17.8,
+  // 94.2 against 94.7), so those keep the GEMM.
+  return p.c_in == p.groups;
+}
 
 bool conv_pw_applies(const ConvParams& p) noexcept {
   return conv_gemm_applies(p) && p.k[1] == 1 && p.k[2] == 1 && p.stride[1] == 1 &&
          p.stride[2] == 1 && p.pad[1] == 0 && p.pad[2] == 0 && p.out[1] == p.in[1] &&
-         p.out[2] == p.in[2] && p.out[1] * p.out[2] >= kC1TilePixels;
+         p.out[2] == p.in[2] && p.out[1] * p.out[2] >= kRowsTilePixels;
 }
 
 index_t conv_gemm_packed_size(const ConvParams& p) noexcept {
@@ -274,11 +285,32 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
   index_t rows = (p.out[1] + bands - 1) / bands;
   auto strip_rows = [&](index_t r) { return (r - 1) * sh + (kh - 1) * p.dil[1] + 1; };
   const index_t limit = 256 * 1024 / 4;  // floats
-  const bool c1 = conv_c1_applies(p);  // scratch: k_w shifted copies of the band's rows
+  const bool shifted = conv_rows_applies(p);  // scratch: shifted copies of the band's rows
   auto scratch_of = [&](index_t r) {
-    return c1 ? conv_c1_copy_floats(kw, strip_rows(r), p.out[2]) : cin_g * strip_rows(r) * plan.strip_w;
+    return shifted ? conv_rows_scratch_floats(p, strip_rows(r)) : cin_g * strip_rows(r) * plan.strip_w;
   };
-  while ((plan.copy_input || c1) && rows > 1 && scratch_of(rows) > limit) rows = (rows + 1) / 2;
+  if (shifted) {
+    // Any band height up to the limits (scratch within half of L2, tasks of a few milliseconds)
+    // computes the same numbers; choose the one that tiles the planes best: fewest 48-pixel tiles
+    // (a partial tile costs about as much as a whole one), plus the copies (the k_h - 1 rows of
+    // halo each band copies again), both counted in multiply-adds.
+    const index_t cout_g = p.c_out / p.groups, h = p.out[1], w = p.out[2];
+    const index_t taps = cin_g * kh * kw;
+    index_t max_rows = rows;
+    while (max_rows > 1 && (scratch_of(max_rows) > 2 * limit ||
+                            max_rows * w * cout_g * taps > 16 * kTaskWork))
+      max_rows = (max_rows + 1) / 2;
+    index_t best_cost = -1;
+    for (index_t r = max_rows; r >= 1 && r >= max_rows / 2; --r) {
+      const index_t full = h / r, last = h % r;
+      const index_t tiles = full * ((r * w + kRowsTilePixels - 1) / kRowsTilePixels) +
+                            (last ? (last * w + kRowsTilePixels - 1) / kRowsTilePixels : 0);
+      const index_t copied = (full + (last ? 1 : 0)) * strip_rows(r) * w * cin_g * kw;
+      const index_t cost = tiles * kRowsTilePixels * cout_g * taps + 2 * copied;
+      if (best_cost < 0 || cost < best_cost) best_cost = cost, rows = r;
+    }
+  }
+  while (!shifted && plan.copy_input && rows > 1 && scratch_of(rows) > limit) rows = (rows + 1) / 2;
   // Tasks of at most a few milliseconds (the unit of interruption).
   const index_t row_work = p.out[2] * (p.c_out / p.groups) * cin_g * kh * kw;
   while (rows > 1 && rows * row_work > 16 * kTaskWork) rows = (rows + 1) / 2;
@@ -289,10 +321,7 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
   const index_t K = cin_g * kh * kw;
   // strip (rounded to 64 bytes) + K int64 offsets + slack, rounded to 64 bytes.
   plan.scratch_floats = ((strip + 15) / 16) * 16 + ((2 * K + 15) / 16) * 16 + 16;
-  // c1: the copies, then the band's zero-padded input rows.
-  if (c1)
-    plan.scratch_floats = std::max(plan.scratch_floats, scratch_of(plan.band_rows) +
-                                   plan.strip_rows * conv_c1_padded_stride(p) + 16);
+  if (shifted) plan.scratch_floats = std::max(plan.scratch_floats, scratch_of(plan.band_rows));
   return plan;
 }
 
@@ -300,7 +329,7 @@ namespace {
 
 bool gemm_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
                   float* y, const float* prepacked = nullptr,
-                  const FusedActivation* act = nullptr, bool allow_c1 = true) {
+                  const FusedActivation* act = nullptr, bool allow_special = true) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || !conv_gemm_applies(p)) return false;
   const int threads = threads_for(p.n * p.c_out * p.out[1] * p.out[2] * (p.c_in / p.groups) *
@@ -315,15 +344,15 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
     prepacked = packed.data();
   }
   if (scratch.size() < plan.scratch_floats * threads) scratch.resize(plan.scratch_floats * threads);
-  if (allow_c1 && conv_c1_applies(p))
-    conv_c1_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
-  else if (allow_c1 && use_avx512() && conv_pw_applies(p))  // with AVX2 only, the GEMM is faster
+  if (allow_special && use_avx512() && conv_pw_applies(p))  // with AVX2 only, the GEMM is faster
     conv_pw_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
+  else if (allow_special && conv_rows_applies(p))
+    conv_rows_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
   else
     conv_gemm_avx2(p, plan, x, prepacked, bias, y, scratch.data(), threads, act);
   return true;
 #else
-  (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked, (void)act, (void)allow_c1;
+  (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked, (void)act, (void)allow_special;
   return false;
 #endif
 }

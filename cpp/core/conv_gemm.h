@@ -48,15 +48,20 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
                     const float* bias, float* y, float* scratch, int threads,
                     const FusedActivation* act = nullptr) noexcept;
 
-// One input channel per group, unit strides and dilations, at most 64 taps: the kernel of
-// shifted row copies (same packed weights as the GEMM path; conv_gemm_plan sizes its bands and
-// scratch when it applies). conv_c1_copy_floats: the scratch floats of the k_w copies of a band.
-bool conv_c1_applies(const ConvParams& p) noexcept;
-constexpr index_t kC1TilePixels = 48;  // the widest tile (three AVX-512 vectors)
-index_t conv_c1_copy_floats(index_t k_w, index_t strip_rows, index_t w_out) noexcept;
-index_t conv_c1_padded_stride(const ConvParams& p) noexcept;  // floats per padded input row
-// 1x1 kernels, unit strides, no padding, planes of at least kC1TilePixels: the same tiles with the
-// input read in place (tap k = input channel k of the group, one plane apart); no transposes.
+// Unit strides and one input channel per group: the kernel of shifted row copies (same packed
+// weights as the GEMM path; conv_gemm_plan sizes its bands and scratch when it applies). The
+// driver handles any number of channels per group; conv_rows_applies says where it pays.
+constexpr index_t kRowsTilePixels = 48;  // the widest tile (three AVX-512 vectors)
+bool conv_rows_applies(const ConvParams& p) noexcept;
+index_t conv_rows_copy_floats(index_t strip_rows, index_t w_out) noexcept;  // floats per copy
+index_t conv_rows_padded_stride(const ConvParams& p) noexcept;  // floats per padded input row
+index_t conv_rows_scratch_floats(const ConvParams& p, index_t strip_rows) noexcept;  // per thread
+void conv_rows_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
+                    const float* bias, float* y, float* scratch, int threads,
+                    const FusedActivation* act = nullptr) noexcept;
+
+// 1x1 kernels, unit strides, no padding, planes of at least kRowsTilePixels: the same tiles with
+// the input read in place (tap k = input channel k of the group, one plane apart); no transposes.
 // Worth it with the AVX-512 tiles (pointwise 128 -> 256 on 28x28: 4.3 ms against the GEMM's
 // 4.6); with the 4-filter AVX2 tiles it is slower (5.5 ms), so conv.cpp uses it with AVX-512 only.
 bool conv_pw_applies(const ConvParams& p) noexcept;
@@ -66,11 +71,8 @@ void conv_pw_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, con
 // The AVX-512 tiles of those kernels (own flags; call only when use_avx512()): the band's Q pixels,
 // one flat run over the copies (tap k at copies + koff[k]), for the group's cout_g filters
 // (packed_g: the group's panels; bias_g may be null), into yb (filter f at yb + f * out_plane).
-void conv_c1_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
-                         const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
-                         index_t out_plane) noexcept;
-void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
-                  const float* bias, float* y, float* scratch, int threads,
-                  const FusedActivation* act = nullptr) noexcept;
+void conv_rows_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
+                           const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
+                           index_t out_plane) noexcept;
 
 }  // namespace cnncore

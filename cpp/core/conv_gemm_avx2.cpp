@@ -283,27 +283,28 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
   });
 }
 
-// ---- one input channel per group ----------------------------------------------------------------
-// With K = k_h * k_w taps only (the first layer of an image network: 25 for a 5x5 kernel), the
-// GEMM tile's epilogue (an 8x8 transpose per 6 pixels) weighs as much as its k loop. Here the
-// vectors run along the output plane instead, and without wasted lanes: a task first builds, for
-// each kernel column b, a copy of the input rows it needs shifted by b and cut to the output's
-// width (S_b[r][j] = x[oh0 + r - pad_top][j + b - pad_left], zero outside the input), the copies
-// holding output rows back to back. Then output pixel q of the band (any row, any column) reads
-// tap (a, b) at S_b[q + a * w_out]: the band is one flat run of pixels, tiled by 24 (three
-// vectors) whatever the row length, so a 28-wide row wastes no lanes on a 16-wide tile. A tile is
-// F <= 4 filters x 24 pixels: per tap three loads, F broadcasts and 3F FMAs, stored straight into
-// the channels-first output. Each output is the same FMA chain as in the GEMM tile (taps in (a, b)
-// order from zero, then the bias). The band's last tile is shifted back to end at the band's end
-// (it recomputes a few outputs, to the same values); a band of fewer than 24 pixels goes through
-// a small buffer.
+// ---- shifted row copies ----------------------------------------------------------------------
+// With unit strides the GEMM tile's epilogue (an 8x8 transpose per 6 pixels) weighs as much as its
+// k loop when K is short (the first layer of an image network: 25 taps of one channel). Here the
+// vectors run along the output plane instead, without wasted lanes: a task first builds, for each
+// input channel c and kernel column b, a copy of the input rows it needs shifted by b * dil_w and
+// cut to the output's width (S_cb[r][j] = x[c][oh0 + r - pad_top][j + b * dil_w - pad_left], zero
+// outside the input), the copies holding output rows back to back. Output pixel q of the band (any
+// row, any column) then reads tap (a, c, b) at S_cb[q + a * dil_h * w_out]: the band is one flat
+// run of pixels, tiled by 24 (three vectors) whatever the row length, so a 28-wide row wastes no
+// lanes on a 16-wide tile. A tile is F <= 4 filters x 24 pixels: per tap three loads, F broadcasts
+// and 3F FMAs, stored straight into the channels-first output (the AVX-512 tile, 8 x 48, is in
+// conv_rows_avx512.cpp). Each output is the same FMA chain as in the GEMM tile (taps in (a, c, b)
+// order from zero, then the bias). The band's tail is covered by as few vectors as needed, ending
+// at the band's end (recomputing a few outputs, to the same values); a band shorter than a vector
+// goes through a small buffer.
 
 namespace {
 
-constexpr index_t kC1Tile = 24;  // pixels per tile (three AVX2 vectors)
+constexpr index_t kRowsTile = 24;  // pixels per tile (three AVX2 vectors)
 
 template <int F, int P>
-inline void c1_tile(const float* s, const index_t* koff, index_t K, const float* wk,
+inline void rows_tile(const float* s, const index_t* koff, index_t K, const float* wk,
                     const float* bias, float* y, index_t ystride) {
   __m256 acc[F][P];
 #pragma GCC unroll 4
@@ -328,37 +329,37 @@ inline void c1_tile(const float* s, const index_t* koff, index_t K, const float*
 }
 
 template <int P>
-void c1_tiles_p(int f, const float* s, const index_t* koff, index_t K, const float* wk,
+void rows_tiles_p(int f, const float* s, const index_t* koff, index_t K, const float* wk,
                 const float* bias, float* y, index_t ystride) {
   switch (f) {
-    case 4: c1_tile<4, P>(s, koff, K, wk, bias, y, ystride); break;
-    case 3: c1_tile<3, P>(s, koff, K, wk, bias, y, ystride); break;
-    case 2: c1_tile<2, P>(s, koff, K, wk, bias, y, ystride); break;
-    default: c1_tile<1, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 4: rows_tile<4, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 3: rows_tile<3, P>(s, koff, K, wk, bias, y, ystride); break;
+    case 2: rows_tile<2, P>(s, koff, K, wk, bias, y, ystride); break;
+    default: rows_tile<1, P>(s, koff, K, wk, bias, y, ystride); break;
   }
 }
 
 // f filters x 8 * p pixels.
-void c1_tiles(int f, int p, const float* s, const index_t* koff, index_t K, const float* wk,
+void rows_tiles(int f, int p, const float* s, const index_t* koff, index_t K, const float* wk,
               const float* bias, float* y, index_t ystride) {
-  if (p == 3) return c1_tiles_p<3>(f, s, koff, K, wk, bias, y, ystride);
-  if (p == 2) return c1_tiles_p<2>(f, s, koff, K, wk, bias, y, ystride);
-  c1_tiles_p<1>(f, s, koff, K, wk, bias, y, ystride);
+  if (p == 3) return rows_tiles_p<3>(f, s, koff, K, wk, bias, y, ystride);
+  if (p == 2) return rows_tiles_p<2>(f, s, koff, K, wk, bias, y, ystride);
+  rows_tiles_p<1>(f, s, koff, K, wk, bias, y, ystride);
 }
 
 // The band's Q pixels (one flat run over the copies) for the group's cout_g filters.
-void c1_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
+void rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
                   const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
                   index_t out_plane) {
-  alignas(32) float small[4 * kC1Tile];
+  alignas(32) float small[4 * kRowsTile];
   for (index_t q0 = 0; q0 < Q;) {
     // Full tiles, then the rest with as few vectors as cover it, ending at the band's end (so
     // they may recompute a few outputs, to the same values) when the band is long enough; a
     // band shorter than one vector goes through `small`.
     const index_t left = Q - q0;
-    int pv = left >= kC1Tile ? 3 : static_cast<int>((left + 7) / 8);
+    int pv = left >= kRowsTile ? 3 : static_cast<int>((left + 7) / 8);
     index_t q = q0;
-    if (left < kC1Tile && Q >= 8) {
+    if (left < kRowsTile && Q >= 8) {
       if (Q - 8 * pv >= 0)
         q = Q - 8 * pv;
       else
@@ -370,11 +371,11 @@ void c1_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q
       const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
       const float* bp = bias_g ? bias_g + f0 : nullptr;
       if (Q >= 8) {
-        c1_tiles(nf, pv, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
+        rows_tiles(nf, pv, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
       } else {
-        c1_tiles(nf, 1, copies, koff, K, wk, bp, small, kC1Tile);
+        rows_tiles(nf, 1, copies, koff, K, wk, bp, small, kRowsTile);
         for (int i = 0; i < nf; ++i)
-          for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kC1Tile + j];
+          for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kRowsTile + j];
       }
     }
   }
@@ -382,54 +383,62 @@ void c1_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q
 
 }  // namespace
 
-void conv_c1_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
-                  const float* bias, float* y, float* scratch, int threads,
-                  const FusedActivation* act) noexcept {
-  const index_t cout_g = p.c_out / p.groups;
+void conv_rows_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
+                    const float* bias, float* y, float* scratch, int threads,
+                    const FusedActivation* act) noexcept {
+  const index_t cin_g = p.c_in / p.groups, cout_g = p.c_out / p.groups;
   const index_t panels = (cout_g + kGemmNR - 1) / kGemmNR;
-  const index_t kh = p.k[1], kw = p.k[2], K = kh * kw;
+  const index_t kh = p.k[1], kw = p.k[2], dh = p.dil[1], dw = p.dil[2], K = cin_g * kh * kw;
   const index_t h_in = p.in[1], w_in = p.in[2], h_out = p.out[1], w_out = p.out[2];
   const index_t out_plane = h_out * w_out;
   const index_t tasks = p.n * p.groups * plan.bands;
-  const index_t copy_len = conv_c1_copy_floats(1, plan.strip_rows, w_out);
-  const index_t padded_w = w_out + kw - 1, padded_stride = conv_c1_padded_stride(p);
+  const index_t copy_len = conv_rows_copy_floats(plan.strip_rows, w_out);
+  const index_t copies_floats = cin_g * kw * copy_len;
+  const index_t padded_w = w_out + (kw - 1) * dw, padded_stride = conv_rows_padded_stride(p);
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
   const bool avx512 = use_avx512();
 #endif
-  // Tap k = (a, b) reads copy b, a rows down (K <= 64: see conv_c1_applies).
-  index_t koff[64];
-  for (index_t a = 0; a < kh; ++a)
-    for (index_t b = 0; b < kw; ++b) koff[a * kw + b] = b * copy_len + a * w_out;
+  // Tap k = (a, c, b), the packed weights' order, reads copy (c, b), a * dil_h rows down: the same
+  // offsets for every thread, kept in the first thread's scratch after its copies and strip.
+  index_t* koff = reinterpret_cast<index_t*>(
+      scratch + copies_floats + ((plan.strip_rows * padded_stride + 15) / 16) * 16);
+  for (index_t a = 0, k = 0; a < kh; ++a)
+    for (index_t c = 0; c < cin_g; ++c)
+      for (index_t b = 0; b < kw; ++b, ++k) koff[k] = (c * kw + b) * copy_len + a * dh * w_out;
   parallel_tasks(tasks, threads, [&](index_t t, int tid) {
     float* copies = scratch + tid * plan.scratch_floats;
-    float* pstrip = copies + kw * copy_len;  // strip_rows padded rows (see conv_gemm_plan)
+    float* pstrip = copies + copies_floats;  // one channel's padded rows (see conv_gemm_plan)
     const index_t band = t % plan.bands, ng = t / plan.bands;
     const index_t g = ng % p.groups, n = ng / p.groups;
     const index_t oh0 = band * plan.band_rows, oh1 = lo_min(oh0 + plan.band_rows, h_out);
-    const float* xg = x + (n * p.c_in + g) * h_in * w_in;
-    const index_t rows = oh1 - oh0 + kh - 1, ih0 = oh0 - p.pad[1];
-    // The input rows, zero-padded, into a strip; then each row's k_w windows into the copies.
-    // (Two passes: a copy reading a row just written would wait on store forwarding.)
-    for (index_t r = 0; r < rows; ++r) {
-      const index_t ih = ih0 + r;
-      padded_row(pstrip + r * padded_stride, padded_w,
-                 ih >= 0 && ih < h_in ? xg + ih * w_in : nullptr, w_in, p.pad[2]);
+    const float* xg = x + (n * p.c_in + g * cin_g) * h_in * w_in;
+    const index_t rows = oh1 - oh0 + (kh - 1) * dh, ih0 = oh0 - p.pad[1];
+    for (index_t c = 0; c < cin_g; ++c) {
+      // The channel's input rows, zero-padded, into a strip; then each row's k_w windows into the
+      // copies. (Two passes: a copy reading a row just written would wait on store forwarding.)
+      const float* xc = xg + c * h_in * w_in;
+      for (index_t r = 0; r < rows; ++r) {
+        const index_t ih = ih0 + r;
+        padded_row(pstrip + r * padded_stride, padded_w,
+                   ih >= 0 && ih < h_in ? xc + ih * w_in : nullptr, w_in, p.pad[2]);
+      }
+      for (index_t b = 0; b < kw; ++b) {
+        float* dst = copies + (c * kw + b) * copy_len;
+        for (index_t r = 0; r < rows; ++r)
+          copy_floats(dst + r * w_out, pstrip + r * padded_stride + b * dw, w_out);
+        for (index_t i = rows * w_out; i < copy_len; ++i) dst[i] = 0.0f;
+      }
     }
-    for (index_t b = 0; b < kw; ++b)
-      for (index_t r = 0; r < rows; ++r)
-        copy_floats(copies + b * copy_len + r * w_out, pstrip + r * padded_stride + b, w_out);
-    for (index_t b = 0; b < kw; ++b)
-      for (index_t i = rows * w_out; i < copy_len; ++i) copies[b * copy_len + i] = 0.0f;
     const index_t Q = (oh1 - oh0) * w_out;  // the band's pixels, one flat run
     float* yb = y + (n * p.c_out + g * cout_g) * out_plane + oh0 * w_out;
     const float* bg = bias ? bias + g * cout_g : nullptr;
     const float* packed_g = packed + g * panels * K * kGemmNR;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
     if (avx512)
-      conv_c1_band_avx512(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
+      conv_rows_band_avx512(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
     else
 #endif
-      c1_band_avx2(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
+      rows_band_avx2(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
     if (act)
       for (index_t f = 0; f < cout_g; ++f) {
         float* yf = yb + f * out_plane;
@@ -458,8 +467,8 @@ void conv_pw_avx2(const ConvParams& p, const GemmPlan&, const float* x, const fl
   const index_t want = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
   index_t chunk = Q;
   if (images < want) chunk = (Q + (want + images - 1) / images - 1) / ((want + images - 1) / images);
-  while (chunk > kC1TilePixels && chunk * cout_g * cin_g > 16 * kTaskWork) chunk = (chunk + 1) / 2;
-  chunk = lo_max(kC1TilePixels, (chunk + kC1TilePixels - 1) / kC1TilePixels * kC1TilePixels);
+  while (chunk > kRowsTilePixels && chunk * cout_g * cin_g > 16 * kTaskWork) chunk = (chunk + 1) / 2;
+  chunk = lo_max(kRowsTilePixels, (chunk + kRowsTilePixels - 1) / kRowsTilePixels * kRowsTilePixels);
   const index_t chunks = lo_max(1, Q / chunk);
   const index_t tasks = images * chunks;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
@@ -479,10 +488,10 @@ void conv_pw_avx2(const ConvParams& p, const GemmPlan&, const float* x, const fl
     const float* packed_g = packed + g * panels * cin_g * kGemmNR;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
     if (avx512)
-      conv_c1_band_avx512(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
+      conv_rows_band_avx512(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
     else
 #endif
-      c1_band_avx2(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
+      rows_band_avx2(xs, koff, cin_g, q1 - q0, packed_g, cout_g, bg, yb, Q);
     if (act)
       for (index_t f = 0; f < cout_g; ++f) {
         float* yf = yb + f * Q;

@@ -1,4 +1,4 @@
-// conv_c1_avx512.cpp - the AVX-512 tiles of the one-channel-per-group kernel (conv_gemm.h).
+// conv_rows_avx512.cpp - the AVX-512 tiles of the shifted-copies and pointwise kernels (conv_gemm.h).
 //
 // Compiled with -mavx512f and reached only when use_avx512(). The AVX2 driver builds the shifted
 // row copies and calls this for each band; see conv_gemm_avx2.cpp for the layout. A tile is F <= 8
@@ -16,7 +16,7 @@ namespace cnncore {
 namespace {
 
 constexpr index_t kTile = 48;
-static_assert(kTile <= kC1TilePixels, "the copies' slack covers one tile's overreach");
+static_assert(kTile <= kRowsTilePixels, "the copies' slack covers one tile's overreach");
 
 inline index_t lo_min(index_t a, index_t b) { return a < b ? a : b; }
 
@@ -70,7 +70,7 @@ void tiles(int f, int p, const float* s, const index_t* koff, index_t K, const f
 
 }  // namespace
 
-void conv_c1_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
+void conv_rows_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
                          const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
                          index_t out_plane) noexcept {
   alignas(64) float small[8 * kTile];
