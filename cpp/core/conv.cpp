@@ -279,13 +279,23 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
   plan.strip_w = reach_w;
   // Enough bands for every thread to have a few tasks, few enough that each band's weights are
   // reused over many pixels, and small enough that a band's input strip stays in L2.
+  // A small call (one image of a small network) is cut into fewer tasks: each of at least 2**19
+  // multiply-adds (about 10 us), so that splitting costs less than it saves.
   const index_t images = p.n * p.groups;
-  const index_t want_tasks = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
-  index_t bands = images >= want_tasks ? 1 : (want_tasks + images - 1) / images;
+  const index_t cout_g = p.c_out / p.groups, panels = (cout_g + kGemmNR - 1) / kGemmNR;
+  const index_t macs = images * cout_g * p.out[1] * p.out[2] * cin_g * kh * kw;
+  const index_t want_tasks =
+      threads > 1 ? std::max<index_t>(1, std::min<index_t>(4 * threads, macs >> 19)) : 1;
+  const bool shifted = conv_rows_applies(p);  // scratch: shifted copies of the band's rows
+  // Fewer images than tasks: split the output channels first (each task then copies the same
+  // input strip but tiles the whole band, without the short bands' partial tiles), then the rows.
+  if (!shifted && images < want_tasks)
+    plan.panel_split = std::min(panels, (want_tasks + images - 1) / images);
+  const index_t image_tasks = images * plan.panel_split;
+  index_t bands = image_tasks >= want_tasks ? 1 : (want_tasks + image_tasks - 1) / image_tasks;
   index_t rows = (p.out[1] + bands - 1) / bands;
   auto strip_rows = [&](index_t r) { return (r - 1) * sh + (kh - 1) * p.dil[1] + 1; };
   const index_t limit = 256 * 1024 / 4;  // floats
-  const bool shifted = conv_rows_applies(p);  // scratch: shifted copies of the band's rows
   auto scratch_of = [&](index_t r) {
     return shifted ? conv_rows_scratch_floats(p, strip_rows(r)) : cin_g * strip_rows(r) * plan.strip_w;
   };
@@ -294,7 +304,7 @@ GemmPlan conv_gemm_plan(const ConvParams& p, int threads) noexcept {
     // computes the same numbers; choose the one that tiles the planes best: fewest 48-pixel tiles
     // (a partial tile costs about as much as a whole one), plus the copies (the k_h - 1 rows of
     // halo each band copies again), both counted in multiply-adds.
-    const index_t cout_g = p.c_out / p.groups, h = p.out[1], w = p.out[2];
+    const index_t h = p.out[1], w = p.out[2];
     const index_t taps = cin_g * kh * kw;
     index_t max_rows = rows;
     while (max_rows > 1 && (scratch_of(max_rows) > 2 * limit ||

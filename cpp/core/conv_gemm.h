@@ -34,6 +34,7 @@ void conv_gemm_pack(const ConvParams& p, const float* w, float* packed) noexcept
 struct GemmPlan {
   index_t band_rows = 1;      // output rows per task
   index_t bands = 1;          // ceil(h_out / band_rows)
+  index_t panel_split = 1;    // tasks per band, each a range of the group's 16-channel panels
   bool copy_input = false;    // build a zero-padded strip per band (padding or reads past edges)
   index_t strip_w = 0;        // strip row length
   index_t strip_rows = 0;     // input rows per band

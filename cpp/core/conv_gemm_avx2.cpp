@@ -187,7 +187,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
   const index_t h_in = p.in[1], w_in = p.in[2], h_out = p.out[1], w_out = p.out[2];
   const index_t K = cin_g * kh * kw;
   const index_t out_plane = h_out * w_out;
-  const index_t tasks = p.n * p.groups * plan.bands;
+  const index_t tasks = p.n * p.groups * plan.bands * plan.panel_split;
   // Input geometry the k offsets refer to: the strip (copy) or the input image itself.
   const index_t row_len = plan.copy_input ? plan.strip_w : w_in;
   const index_t plane = plan.copy_input ? plan.strip_rows * plan.strip_w : h_in * w_in;
@@ -202,8 +202,11 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
 
   parallel_tasks(tasks, threads, [&](index_t t, int tid) {
     float* strip = scratch + tid * plan.scratch_floats;
-    const index_t band = t % plan.bands, ng = t / plan.bands;
+    const index_t split = t % plan.panel_split, nb = t / plan.panel_split;
+    const index_t band = nb % plan.bands, ng = nb / plan.bands;
     const index_t g = ng % p.groups, n = ng / p.groups;
+    const index_t panel0 = split * panels / plan.panel_split;
+    const index_t panel1 = (split + 1) * panels / plan.panel_split;
     const index_t oh0 = band * plan.band_rows;
     const index_t oh1 = lo_min(oh0 + plan.band_rows, h_out);
     const float* xg = x + (n * p.c_in + g * cin_g) * h_in * w_in;
@@ -232,7 +235,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
     const index_t block = panels * K * kGemmNR * 4 <= 512 * 1024 ? 8 * kGemmMR : pix1 - pix0;
     for (index_t qb = pix0; qb < pix1; qb += block) {
       const index_t qe = lo_min(qb + block, pix1);
-      for (index_t panel = 0; panel < panels; ++panel) {
+      for (index_t panel = panel0; panel < panel1; ++panel) {
         const index_t f0 = panel * kGemmNR;
         const index_t nr = lo_min(kGemmNR, cout_g - f0);
         const float* wp = packed + (g * panels + panel) * K * kGemmNR;
@@ -276,7 +279,7 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
       }
     }
     if (act)  // the band's outputs, still in cache
-      for (index_t f = 0; f < cout_g; ++f) {
+      for (index_t f = panel0 * kGemmNR; f < lo_min(cout_g, panel1 * kGemmNR); ++f) {
         float* yf = y + (n * p.c_out + g * cout_g + f) * out_plane + pix0;
         activation_avx2(act->kind, act->param, yf, yf, pix1 - pix0);
       }
