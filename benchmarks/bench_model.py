@@ -11,12 +11,13 @@ engines, in the same process and the same run:
 
 Before anything is timed, every engine's output on 64 held-out digits is checked against
 cnncore's (probabilities within 1e-4, same classes). Each measurement is the median of repeated
-runs (one run: one call on ``batch`` images; at batch 1, 32 calls in a row), after a warm-up, at
+runs (one run: one call on ``batch`` images; at batch 1, 32 calls in a row), the engines taking
+turns run by run so that a shared machine's changing load hits them alike, at
 1 and 2 threads (``cnncore.set_num_threads``, ``torch.set_num_threads``, ORT
 ``intra_op_num_threads``). The output is a markdown table of images per second and the ratios
 cnncore/ORT and cnncore/PyTorch (above 1: cnncore is faster). ::
 
-    python benchmarks/bench_model.py [--repeats 7] [--threads 1,2] [--batches 1,64,1024]
+    python benchmarks/bench_model.py [--repeats 9] [--threads 1,2] [--batches 1,64,1024]
 
 PyTorch and ONNX Runtime (and ``onnx``, which the exporter needs) are optional: a missing one's
 columns say so.
@@ -83,29 +84,39 @@ def onnx_session_factory(torch, net, folder):
     return make, f"onnxruntime {ort.__version__}"
 
 
-def timed(fn, x, batch, repeats):
-    """Images per second: the median over ``repeats`` runs of ``fn`` on batches of ``x``."""
+def timed_together(runners, x, batch, repeats):
+    """Images per second of each engine: the median over ``repeats`` runs of one call on a batch
+    of ``x`` (at batch 1, BATCH1_CALLS calls on different images).
+
+    The engines take turns, one run each per round (the order rotating from round to round), so
+    that a change in the load of a shared machine hits every engine alike instead of whichever
+    one was being measured then."""
     chunk = x[:batch]
     calls = BATCH1_CALLS if batch == 1 else 1
     singles = [np.ascontiguousarray(x[i:i + 1]) for i in range(calls)] if batch == 1 else [chunk]
-    # Other libraries' worker threads keep spinning for a while after their last call (ONNX
-    # Runtime's for ~40 ms, OpenMP's for a few ms) and would compete with this engine's threads:
-    # let them go to sleep first.
-    time.sleep(0.2)
-    for item in singles[:2]:  # warm-up
-        fn(item)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for item in singles:
+    names = list(runners)
+    for fn in runners.values():  # warm-up
+        for item in singles[:2]:
             fn(item)
-        times.append(time.perf_counter() - t0)
-    return batch * len(singles) / statistics.median(times)
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = runners[name]
+            # Other libraries' worker threads keep spinning for a while after their last call
+            # (ONNX Runtime's for ~40 ms, OpenMP's for a few ms) and would compete with this
+            # engine's threads: let them go to sleep first, then warm this engine up again.
+            time.sleep(0.06)
+            fn(singles[0])
+            t0 = time.perf_counter()
+            for item in singles:
+                fn(item)
+            times[name].append(time.perf_counter() - t0)
+    return {name: batch * len(singles) / statistics.median(t) for name, t in times.items()}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--batches", default="1,64,1024")
     args = parser.parse_args(argv)
@@ -163,7 +174,7 @@ def main(argv=None) -> int:
             torch.set_num_threads(t)
         runners = {name: make(t) for name, make in engines.items()}
         for batch in batches:
-            rates = {name: timed(run, x, batch, args.repeats) for name, run in runners.items()}
+            rates = timed_together(runners, x, batch, args.repeats)
             rows.append((t, batch, rates))
             print(f"threads {t}, batch {batch}: " + ", ".join(
                 f"{k} {v:,.0f}/s" for k, v in rates.items()), file=sys.stderr)
