@@ -146,16 +146,38 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   const int threads = threads_for(p.planes * p.out_h * p.out_w * C * p.k_h * p.k_w);
   const index_t reach_w = (p.k_w - 1) * p.dil_w;  // extra strip pixels beyond a chunk's outputs
   auto strip_rows = [&](index_t r) { return (r - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1; };
+  // The strip a band of rows x cols outputs would take, copied whole (the threshold of the direct
+  // path is stated in it; the strips below hold only the edge columns).
   auto stride_of = [&](index_t cols) { return ((( cols + reach_w) * C + 7) / 8) * 8 + 8; };
-  // Elements of a strip, or -1 beyond kMaxExtent (validate() bounds each factor, not the product).
   auto strip_size = [&](index_t r, index_t cols) { return checked_mul(strip_rows(r), stride_of(cols)); };
   // The smallest strip the loop below can reach (one row of outputs, at most 256 columns) still
   // too large: huge dilations, whose taps are far apart. Decided before the thread count plays
   // any part, so every thread count takes the same path.
   const index_t smallest = strip_size(1, std::min<index_t>(p.out_w, 256));
   if (smallest < 0 || smallest > kDirectLimit) return plane_filter_direct(p, x, w, bias, y, threads);
-  // Tasks: planes x bands of rows x chunks of columns; enough for every thread, with strips of
-  // at most 256 KiB (a 1-D signal of a million samples is cut into column chunks).
+  const index_t reach = reach_w * C;  // floats an output row reads past its last output
+  const index_t row_len = p.in_w * C;
+  // The longest edge strip row a chunk of `cols` columns needs (see the task below): the left
+  // region covers the left padding rounded up to a vector, the right one what the last outputs
+  // read past the row (over_r pixels at most) plus up to a vector's remainder; neither is
+  // wider than the chunk. Each adds the reach.
+  const index_t over_r = std::max<index_t>(0, p.out_w + reach_w - p.pad_left - p.in_w);
+  auto edge_len_of = [&](index_t cols) {
+    const index_t left = std::min(round8(cols * C), round8(p.pad_left * C));
+    const index_t right = std::min(round8(cols * C), round8(over_r * C + 7));
+    return std::max(left, right) + reach;
+  };
+  // Per-thread scratch (the edge strips of a task), or -1 beyond kMaxExtent (validate() bounds
+  // each factor, not the product).
+  auto scratch_of = [&](index_t r, index_t cols) {
+    return checked_mul(2 * strip_rows(r), edge_len_of(cols));
+  };
+  auto work_of = [&](index_t r, index_t cols) {
+    return checked_mul(checked_mul(r, cols * C), checked_mul(p.k_h, p.k_w));
+  };
+  // Tasks: planes x bands of rows x chunks of columns; enough for every thread, of at most about
+  // kTaskWork multiply-adds (a 1-D signal of a million samples is cut into column chunks) and
+  // with edge strips of at most 256 KiB.
   const index_t want_tasks = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
   const index_t limit = 256 * 1024 / static_cast<index_t>(sizeof(T));
   index_t bands = p.planes >= want_tasks ? 1 : (want_tasks + p.planes - 1) / p.planes;
@@ -166,22 +188,27 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     const index_t chunks = (want_tasks + p.planes * bands - 1) / (p.planes * bands);
     cols = std::max<index_t>(64, (p.out_w + chunks - 1) / chunks);
   }
-  // Shrink the strip by rows while bands stay tall (the halo of k_h - 1 rows is copied once per
-  // band), then by columns (wide colour rows), then by rows again.
-  while ((strip_size(rows, cols) < 0 || strip_size(rows, cols) > limit) && (rows > 1 || cols > 256)) {
-    if (rows > 16 || (rows > 1 && cols <= 256))
+  // Shrink tasks by rows while bands stay tall (the halo of k_h - 1 rows is read once more per
+  // band), in multiples of 16 rows (whole groups of the row kernels), then by columns (wide
+  // rows), then by rows again.
+  auto too_big = [&](index_t r, index_t c) {
+    const index_t work = work_of(r, c), scratch = scratch_of(r, c);
+    return work < 0 || work > kTaskWork || scratch < 0 || scratch > limit;
+  };
+  while (too_big(rows, cols) && (rows > 1 || cols > 256)) {
+    if (rows > 16)
+      rows = std::max<index_t>(16, (rows / 2 + 15) / 16 * 16);
+    else if (rows > 1 && cols <= 256)
       rows = (rows + 1) / 2;
     else
       cols = (cols + 1) / 2;
   }
   bands = (p.out_h + rows - 1) / rows;
   const index_t chunks = (p.out_w + cols - 1) / cols;
-  const index_t reach = reach_w * C;  // floats an output row reads past its last output
-  const index_t row_len = p.in_w * C;
-  // An edge strip row holds what one edge region of a chunk reads: at most the whole chunk (a
-  // plane narrower than a vector), rounded up to whole vectors, plus the reach. The zero row (for
-  // rows past the top and bottom under the zeros border) serves every region.
-  const index_t edge_len = round8(cols * C) + reach;
+  const index_t edge_len = edge_len_of(cols);
+  // The zero row (rows past the top and bottom under the zeros border) serves every region:
+  // as long as a chunk's row, rounded up to vectors, plus the reach.
+  const index_t zero_len = round8(cols * C) + reach;
   const index_t max_rows = strip_rows(rows);
   // Per thread: the left and right edge strips, their gather tables, and the row pointers of the
   // three regions. Uninitialised: every float a kernel reads is written first (a std::vector
@@ -195,7 +222,7 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   std::unique_ptr<T[]> strips(new T[static_cast<std::size_t>(floats_per_thread * threads)]);
   std::unique_ptr<index_t[]> tables(new index_t[static_cast<std::size_t>(table_per_thread * threads)]);
   std::unique_ptr<const T*[]> pointers(new const T*[static_cast<std::size_t>(3 * max_rows * threads)]);
-  const std::vector<T> zeros(p.border == Border::kZeros ? static_cast<std::size_t>(edge_len) : 0);
+  const std::vector<T> zeros(p.border == Border::kZeros ? static_cast<std::size_t>(zero_len) : 0);
   const index_t tasks = p.planes * bands * chunks;
   const index_t in_plane = p.in_h * row_len, out_row = p.out_w * C;
   const index_t out_plane = p.out_h * out_row, k_area = p.k_h * p.k_w;
