@@ -210,13 +210,13 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   // as long as a chunk's row, rounded up to vectors, plus the reach.
   const index_t zero_len = round8(cols * C) + reach;
   const index_t max_rows = strip_rows(rows);
-  // Per thread: the left and right edge strips, their gather tables, and the row pointers of the
-  // three regions. Uninitialised: every float a kernel reads is written first (a std::vector
-  // would zero-fill the lot on every call).
   const bool avx2 = use_avx2(x);
   // Under the zeros border the AVX2 kernel reads the edges in place too, the pixels outside the
   // row masked off; otherwise they are gathered into the edge strips.
   const bool masked_edges = avx2 && p.border == Border::kZeros;
+  // Per thread: the left and right edge strips, their gather tables, and the row pointers of the
+  // three regions. Uninitialised: every float a kernel reads is written first (a std::vector
+  // would zero-fill the lot on every call).
   const index_t floats_per_thread = masked_edges ? 0 : 2 * max_rows * edge_len;
   const index_t table_per_thread = masked_edges ? 0 : 2 * edge_len;
   std::unique_ptr<T[]> strips(new T[static_cast<std::size_t>(floats_per_thread * threads)]);
@@ -269,7 +269,7 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     if (nl == 0 && nr == 0) return;
     if (masked_edges) {
       // Strip float f of row r at src[r] + s0 + f, loaded only inside the row (rows of zeros
-      // are read inside the zero row, which is as long as an edge strip row).
+      // are read inside the zero row, which covers a whole chunk).
       for (index_t r = 0; r < n_rows; ++r) {
         rows_l[r] = src[r] ? address(src[r], s0) : zeros.data();
         rows_r[r] = src[r] ? address(src[r], s0 + wi) : zeros.data();
