@@ -2,6 +2,8 @@
 #include "plane_filter.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "cpu.h"
@@ -52,15 +54,16 @@ inline index_t border_index(index_t i, index_t n, Border border) noexcept {
 }
 
 // Rows of outputs, portable C++ (the compiler vectorises the inner loop for the baseline ISA).
+// strip[i] points at strip row i (see plane_rows_avx2).
 template <class T>
-void plane_rows_generic(const T* strip, index_t strip_stride, index_t rows, index_t width,
-                        index_t stride_h, const T* w, index_t k_h, index_t k_w, index_t dil_h,
-                        index_t tap, const T* bias, T* y, index_t y_stride) noexcept {
+void plane_rows_generic(const T* const* strip, index_t rows, index_t width, index_t stride_h,
+                        const T* w, index_t k_h, index_t k_w, index_t dil_h, index_t tap,
+                        const T* bias, T* y, index_t y_stride) noexcept {
   for (index_t r = 0; r < rows; ++r) {
     T* yr = y + r * y_stride;
     for (index_t j = 0; j < width; ++j) yr[j] = T(0);
     for (index_t a = 0; a < k_h; ++a) {
-      const T* s = strip + (r * stride_h + a * dil_h) * strip_stride;
+      const T* s = strip[r * stride_h + a * dil_h];
       for (index_t b = 0; b < k_w; ++b) {
         const T wv = w[a * k_w + b];
         const T* sb = s + b * tap;
@@ -107,21 +110,32 @@ void plane_filter_direct(const PlaneFilterParams& p, const T* x, const T* w, con
 bool use_avx2(const float*) { return simd_level() == SimdLevel::kAvx2; }
 bool use_avx2(const double*) { return false; }
 
-void rows_dispatch(bool avx2, const float* strip, index_t ss, index_t rows, index_t width,
+// lo, hi: see plane_rows_avx2; the generic kernel reads every float (lo <= 0, hi large).
+void rows_dispatch(bool avx2, const float* const* strip, index_t rows, index_t width,
                    index_t sh, const float* w, index_t kh, index_t kw, index_t dh, index_t tap,
-                   const float* bias, float* y, index_t ys) {
+                   const float* bias, float* y, index_t ys, index_t lo, index_t hi) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
-  if (avx2) return plane_rows_avx2(strip, ss, rows, width, sh, w, kh, kw, dh, tap, bias, y, ys);
+  if (avx2) return plane_rows_avx2(strip, rows, width, sh, w, kh, kw, dh, tap, bias, y, ys, lo, hi);
 #endif
-  (void)avx2;
-  plane_rows_generic(strip, ss, rows, width, sh, w, kh, kw, dh, tap, bias, y, ys);
+  (void)avx2, (void)lo, (void)hi;
+  plane_rows_generic(strip, rows, width, sh, w, kh, kw, dh, tap, bias, y, ys);
 }
 
-void rows_dispatch(bool, const double* strip, index_t ss, index_t rows, index_t width, index_t sh,
+void rows_dispatch(bool, const double* const* strip, index_t rows, index_t width, index_t sh,
                    const double* w, index_t kh, index_t kw, index_t dh, index_t tap,
-                   const double* bias, double* y, index_t ys) {
-  plane_rows_generic(strip, ss, rows, width, sh, w, kh, kw, dh, tap, bias, y, ys);
+                   const double* bias, double* y, index_t ys, index_t, index_t) {
+  plane_rows_generic(strip, rows, width, sh, w, kh, kw, dh, tap, bias, y, ys);
 }
+
+// p + off elements, as an address that may lie outside any object (see plane_rows_avx2): no
+// pointer arithmetic on it.
+template <class T>
+const T* address(const T* p, index_t off) noexcept {
+  return reinterpret_cast<const T*>(reinterpret_cast<std::uintptr_t>(p) +
+                                    static_cast<std::uintptr_t>(off) * sizeof(T));
+}
+
+inline index_t round8(index_t n) noexcept { return (n + 7) / 8 * 8; }
 
 }  // namespace
 
@@ -132,16 +146,38 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   const int threads = threads_for(p.planes * p.out_h * p.out_w * C * p.k_h * p.k_w);
   const index_t reach_w = (p.k_w - 1) * p.dil_w;  // extra strip pixels beyond a chunk's outputs
   auto strip_rows = [&](index_t r) { return (r - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1; };
+  // The strip a band of rows x cols outputs would take, copied whole (the threshold of the direct
+  // path is stated in it; the strips below hold only the edge columns).
   auto stride_of = [&](index_t cols) { return ((( cols + reach_w) * C + 7) / 8) * 8 + 8; };
-  // Elements of a strip, or -1 beyond kMaxExtent (validate() bounds each factor, not the product).
   auto strip_size = [&](index_t r, index_t cols) { return checked_mul(strip_rows(r), stride_of(cols)); };
   // The smallest strip the loop below can reach (one row of outputs, at most 256 columns) still
   // too large: huge dilations, whose taps are far apart. Decided before the thread count plays
   // any part, so every thread count takes the same path.
   const index_t smallest = strip_size(1, std::min<index_t>(p.out_w, 256));
   if (smallest < 0 || smallest > kDirectLimit) return plane_filter_direct(p, x, w, bias, y, threads);
-  // Tasks: planes x bands of rows x chunks of columns; enough for every thread, with strips of
-  // at most 256 KiB (a 1-D signal of a million samples is cut into column chunks).
+  const index_t reach = reach_w * C;  // floats an output row reads past its last output
+  const index_t row_len = p.in_w * C;
+  // The longest edge strip row a chunk of `cols` columns needs (see the task below): the left
+  // region covers the left padding rounded up to a vector, the right one what the last outputs
+  // read past the row (over_r pixels at most) plus up to a vector's remainder; neither is
+  // wider than the chunk. Each adds the reach.
+  const index_t over_r = std::max<index_t>(0, p.out_w + reach_w - p.pad_left - p.in_w);
+  auto edge_len_of = [&](index_t cols) {
+    const index_t left = std::min(round8(cols * C), round8(p.pad_left * C));
+    const index_t right = std::min(round8(cols * C), round8(over_r * C + 7));
+    return std::max(left, right) + reach;
+  };
+  // Per-thread scratch (the edge strips of a task), or -1 beyond kMaxExtent (validate() bounds
+  // each factor, not the product).
+  auto scratch_of = [&](index_t r, index_t cols) {
+    return checked_mul(2 * strip_rows(r), edge_len_of(cols));
+  };
+  auto work_of = [&](index_t r, index_t cols) {
+    return checked_mul(checked_mul(r, cols * C), checked_mul(p.k_h, p.k_w));
+  };
+  // Tasks: planes x bands of rows x chunks of columns; enough for every thread, of at most about
+  // kTaskWork multiply-adds (a 1-D signal of a million samples is cut into column chunks) and
+  // with edge strips of at most 256 KiB.
   const index_t want_tasks = threads > 1 ? 4 * static_cast<index_t>(threads) : 1;
   const index_t limit = 256 * 1024 / static_cast<index_t>(sizeof(T));
   index_t bands = p.planes >= want_tasks ? 1 : (want_tasks + p.planes - 1) / p.planes;
@@ -152,63 +188,125 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     const index_t chunks = (want_tasks + p.planes * bands - 1) / (p.planes * bands);
     cols = std::max<index_t>(64, (p.out_w + chunks - 1) / chunks);
   }
-  // Shrink the strip by rows while bands stay tall (the halo of k_h - 1 rows is copied once per
-  // band), then by columns (wide colour rows), then by rows again.
-  while ((strip_size(rows, cols) < 0 || strip_size(rows, cols) > limit) && (rows > 1 || cols > 256)) {
-    if (rows > 16 || (rows > 1 && cols <= 256))
+  // Shrink tasks by rows while bands stay tall (the halo of k_h - 1 rows is read once more per
+  // band), in multiples of 16 rows (whole groups of the row kernels), then by columns (wide
+  // rows), then by rows again.
+  auto too_big = [&](index_t r, index_t c) {
+    const index_t work = work_of(r, c), scratch = scratch_of(r, c);
+    return work < 0 || work > kTaskWork || scratch < 0 || scratch > limit;
+  };
+  while (too_big(rows, cols) && (rows > 1 || cols > 256)) {
+    if (rows > 16)
+      rows = std::max<index_t>(16, (rows / 2 + 15) / 16 * 16);
+    else if (rows > 1 && cols <= 256)
       rows = (rows + 1) / 2;
     else
       cols = (cols + 1) / 2;
   }
   bands = (p.out_h + rows - 1) / rows;
   const index_t chunks = (p.out_w + cols - 1) / cols;
-  const index_t strip_stride = stride_of(cols);
-  const index_t scratch_per_thread = strip_rows(rows) * strip_stride + 16;
-  std::vector<T> scratch(static_cast<std::size_t>(scratch_per_thread * threads));
+  const index_t edge_len = edge_len_of(cols);
+  // The zero row (rows past the top and bottom under the zeros border) serves every region:
+  // as long as a chunk's row, rounded up to vectors, plus the reach.
+  const index_t zero_len = round8(cols * C) + reach;
+  const index_t max_rows = strip_rows(rows);
   const bool avx2 = use_avx2(x);
+  // Under the zeros border the AVX2 kernel reads the edges in place too, the pixels outside the
+  // row masked off; otherwise they are gathered into the edge strips.
+  const bool masked_edges = avx2 && p.border == Border::kZeros;
+  // Per thread: the left and right edge strips, their gather tables, and the row pointers of the
+  // three regions. Uninitialised: every float a kernel reads is written first (a std::vector
+  // would zero-fill the lot on every call).
+  const index_t floats_per_thread = masked_edges ? 0 : 2 * max_rows * edge_len;
+  const index_t table_per_thread = masked_edges ? 0 : 2 * edge_len;
+  std::unique_ptr<T[]> strips(new T[static_cast<std::size_t>(floats_per_thread * threads)]);
+  std::unique_ptr<index_t[]> tables(new index_t[static_cast<std::size_t>(table_per_thread * threads)]);
+  std::unique_ptr<const T*[]> pointers(new const T*[static_cast<std::size_t>(3 * max_rows * threads)]);
+  const std::vector<T> zeros(p.border == Border::kZeros ? static_cast<std::size_t>(zero_len) : 0);
   const index_t tasks = p.planes * bands * chunks;
-  const index_t in_plane = p.in_h * p.in_w * C, out_row = p.out_w * C;
+  const index_t in_plane = p.in_h * row_len, out_row = p.out_w * C;
   const index_t out_plane = p.out_h * out_row, k_area = p.k_h * p.k_w;
+  const index_t everything = kMaxExtent;  // a window holding every float of a strip row
 
   parallel_tasks(tasks, threads, [&](index_t t, int tid) {
-    T* strip = scratch.data() + tid * scratch_per_thread;
     const index_t chunk = t % chunks, band = (t / chunks) % bands, plane = t / (chunks * bands);
     const index_t oh0 = band * rows, oh1 = std::min(oh0 + rows, p.out_h);
     const index_t ow0 = chunk * cols, ow1 = std::min(ow0 + cols, p.out_w);
-    const index_t px = (ow1 - ow0) + reach_w;  // strip pixels of this chunk
     const T* xp = x + (plane / p.multiplier) * in_plane;
     const index_t ih0 = oh0 * p.stride_h - p.pad_top;
     const index_t iw0 = ow0 - p.pad_left;  // input column of strip pixel 0
-    // Strip pixels [lo, hi) lie inside the input: one copy; the rest through the border rule.
-    const index_t lo = std::min(px, std::max<index_t>(0, -iw0));
-    const index_t hi = std::max(lo, std::min(px, p.in_w - iw0));
-    const index_t n_rows = strip_rows(oh1 - oh0);
-    for (index_t r = 0; r < n_rows; ++r) {
-      T* dst = strip + r * strip_stride;
-      const index_t ih = border_index(ih0 + r, p.in_h, p.border);
-      if (ih < 0) {
-        std::fill(dst, dst + px * C, T(0));
-        continue;
-      }
-      const T* src = xp + ih * p.in_w * C;
-      auto edge = [&](index_t i) {
-        const index_t iw = border_index(iw0 + i, p.in_w, p.border);
-        for (index_t c = 0; c < C; ++c) dst[i * C + c] = iw < 0 ? T(0) : src[iw * C + c];
-      };
-      for (index_t i = 0; i < lo; ++i) edge(i);
-      // A plain loop rather than std::copy: rows are short (a depthwise plane's are 56 floats)
-      // and a library memmove call per row costs more than the copy.
-      const T* from = src + (iw0 + lo) * C;
-      T* to = dst + lo * C;
-      const index_t count = (hi - lo) * C;
-      for (index_t i = 0; i < count; ++i) to[i] = from[i];
-      for (index_t i = hi; i < px; ++i) edge(i);
-    }
+    const index_t s0 = iw0 * C;            // input float of strip float 0 (< 0 left of the row)
+    const index_t width = (ow1 - ow0) * C, n_rows = strip_rows(oh1 - oh0);
+    // Output floats [0, wl) read left of the row, [wl, wi) inside it in whole vectors (read in
+    // place), [wi, width) past its right end or the last part vector. The edge regions read strip
+    // floats [0, nl) and [wi, wi + nr).
+    const index_t wl = std::min(width, round8(std::max<index_t>(0, -s0)));
+    const index_t fit = std::min(width, row_len - s0 - reach);  // outputs below read inside
+    const index_t wi = wl + (fit > wl ? (fit - wl) / 8 * 8 : 0);
+    const index_t nl = wl > 0 ? round8(wl) + reach : 0;
+    const index_t nr = width > wi ? round8(width - wi) + reach : 0;
+    const T** rows_in = pointers.get() + tid * 3 * max_rows;
+    const T** rows_l = rows_in + max_rows;
+    const T** rows_r = rows_l + max_rows;
     const T* wp = w + (plane % p.kernels) * k_area;
     const T* bp = bias ? bias + plane % p.kernels : nullptr;
-    rows_dispatch(avx2, strip, strip_stride, oh1 - oh0, (ow1 - ow0) * C, p.stride_h, wp, p.k_h,
-                  p.k_w, p.dil_h, p.dil_w * C, bp, y + plane * out_plane + oh0 * out_row + ow0 * C,
-                  out_row);
+    T* yb = y + plane * out_plane + oh0 * out_row + ow0 * C;
+    auto run = [&](const T* const* strip, index_t j0, index_t j1, index_t lo, index_t hi) {
+      if (j1 > j0)
+        rows_dispatch(avx2, strip, oh1 - oh0, j1 - j0, p.stride_h, wp, p.k_h, p.k_w, p.dil_h,
+                      p.dil_w * C, bp, yb + j0, out_row, lo, hi);
+    };
+    // Strip row r is input row ih0 + r through the border rule (nullptr: a row of zeros).
+    const T** src = rows_r;  // the right strip's pointers are set last
+    for (index_t r = 0; r < n_rows; ++r) {
+      const index_t ih = border_index(ih0 + r, p.in_h, p.border);
+      src[r] = ih < 0 ? nullptr : xp + ih * row_len;
+      if (wi > wl) rows_in[r] = ih < 0 ? zeros.data() : src[r] + s0 + wl;
+    }
+    // The interior first: its loads stream through the input, and the edges then find their
+    // floats in cache (gathered first, each row's end would be a cache miss of its own).
+    run(rows_in, wl, wi, 0, everything);
+    if (nl == 0 && nr == 0) return;
+    if (masked_edges) {
+      // Strip float f of row r at src[r] + s0 + f, loaded only inside the row (rows of zeros
+      // are read inside the zero row, which covers a whole chunk).
+      for (index_t r = 0; r < n_rows; ++r) {
+        rows_l[r] = src[r] ? address(src[r], s0) : zeros.data();
+        rows_r[r] = src[r] ? address(src[r], s0 + wi) : zeros.data();
+      }
+      run(rows_l, 0, wl, -s0, row_len - s0);
+      run(rows_r, wi, width, -s0 - wi, row_len - s0 - wi);
+      return;
+    }
+    // Where each edge float comes from, the same for every row: the input float at that offset
+    // in the row, or -1 for a zero. Strip float f is channel f % C of pixel iw0 + f / C.
+    index_t* from_l = tables.get() + tid * table_per_thread;
+    index_t* from_r = from_l + edge_len;
+    auto table = [&](index_t* from, index_t f0, index_t n) {
+      for (index_t i = f0 / C, c = f0 % C, k = 0; k < n; ++i, c = 0) {
+        const index_t iw = border_index(iw0 + i, p.in_w, p.border);
+        for (; c < C && k < n; ++c, ++k) from[k] = iw < 0 ? -1 : iw * C + c;
+      }
+    };
+    table(from_l, 0, nl);
+    table(from_r, wi, nr);
+    T* left = strips.get() + tid * floats_per_thread;
+    T* right = left + max_rows * edge_len;
+    for (index_t r = 0; r < n_rows; ++r) {
+      const T* s = src[r];
+      if (!s) {
+        rows_l[r] = rows_r[r] = zeros.data();
+        continue;
+      }
+      T* dl = left + r * edge_len;
+      for (index_t k = 0; k < nl; ++k) dl[k] = from_l[k] < 0 ? T(0) : s[from_l[k]];
+      T* dr = right + r * edge_len;
+      for (index_t k = 0; k < nr; ++k) dr[k] = from_r[k] < 0 ? T(0) : s[from_r[k]];
+      rows_l[r] = dl;
+      rows_r[r] = dr;
+    }
+    run(rows_l, 0, wl, 0, everything);
+    run(rows_r, wi, width, 0, everything);
   });
 }
 

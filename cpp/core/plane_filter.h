@@ -10,9 +10,12 @@
 //
 // where x~ extends the plane past its edges by the border rule (zeros, reflect-101, replicate or
 // wrap), and plane p uses kernel (and bias) number p % kernels. Each output is
-// summed over (a, b) in lexicographic order, then the bias is added; bands of output rows are read
-// through a per-thread strip holding the border-extended input rows they need (scratch bounded
-// by the strip, never the whole input), so results are bitwise independent of the thread count.
+// summed over (a, b) in lexicographic order, then the bias is added. Output columns whose windows
+// lie inside the input read it in place; the few near the left and right edges read per-thread
+// strips holding the border-extended pixels they need (scratch bounded by the tile, never the
+// whole input), and rows past the top and bottom are border rows of the input or a row of zeros.
+// Where an output is read from never changes its sum, so results are bitwise independent of the
+// thread count (which decides the tiles).
 #pragma once
 
 #include "common.h"
@@ -37,11 +40,15 @@ void validate(const PlaneFilterParams& p, const char* fname);
 template <class T>
 void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* bias, T* y);
 
-// Rows of outputs from a strip (AVX2/FMA; compiled with its own flags, used through dispatch).
-// strip rows are `strip_stride` floats apart; output row r reads strip rows r*stride_h + a*dil_h;
-// each row computes `width` floats, taps `tap` floats apart.
-void plane_rows_avx2(const float* strip, index_t strip_stride, index_t rows, index_t width,
-                     index_t stride_h, const float* w, index_t k_h, index_t k_w, index_t dil_h,
-                     index_t tap, const float* bias, float* y, index_t y_stride) noexcept;
+// Rows of outputs from strip rows (AVX2/FMA; compiled with its own flags, used through dispatch).
+// strip[i] points at strip row i; output row r reads strip rows r*stride_h + a*dil_h; each row
+// computes `width` floats, taps `tap` floats apart. Strip floats [lo, hi) of every row are read
+// (the tail a whole vector at a time: up to (width rounded up to a multiple of 8) + (k_w - 1) * tap
+// floats); the others are zeros, never accessed (masked loads), so a row pointer may stand for
+// floats before the start of its buffer: the zeros border needs no strip at all.
+void plane_rows_avx2(const float* const* strip, index_t rows, index_t width, index_t stride_h,
+                     const float* w, index_t k_h, index_t k_w, index_t dil_h, index_t tap,
+                     const float* bias, float* y, index_t y_stride, index_t lo,
+                     index_t hi) noexcept;
 
 }  // namespace cnncore
