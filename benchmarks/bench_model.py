@@ -104,9 +104,12 @@ def timed_together(runners, x, batch, repeats):
             fn = runners[name]
             # Other libraries' worker threads keep spinning for a while after their last call
             # (ONNX Runtime's for ~40 ms, OpenMP's for a few ms) and would compete with this
-            # engine's threads: let them go to sleep first, then warm this engine up again.
+            # engine's threads: let them go to sleep first. Then one untimed run brings this
+            # engine's own threads back (woken threads start slowly on this machine), and the
+            # timed run measures the steady state a caller in a loop sees.
             time.sleep(0.06)
-            fn(singles[0])
+            for item in singles:
+                fn(item)
             t0 = time.perf_counter()
             for item in singles:
                 fn(item)

@@ -56,6 +56,15 @@ def test_batch_size_does_not_change_the_result(batch_size):
                                rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("batch_size", [7, 8, 1024, np.int64(7), 3, 1])
+def test_float32_batches_give_the_same_bits_whatever_the_batch_size(batch_size):
+    # A float32 batch that fits one pass (batch_size None or >= N) goes straight to the engine;
+    # the others are cut into batches: every sample's numbers are the same.
+    model = conv_model()
+    x = np.random.default_rng(4).standard_normal((7, 1, 12, 12)).astype(np.float32)
+    assert model.predict(x, batch_size=batch_size).tobytes() == model.predict(x).tobytes()
+
+
 def test_an_empty_batch_gives_an_empty_result():
     assert conv_model().predict(np.zeros((0, 12, 12))).shape == (0, 5)
 

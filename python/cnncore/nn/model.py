@@ -285,7 +285,8 @@ class Sequential:
         >>> probs.shape, bool((probs.argmax(1) == labels[:8]).all())
         ((8, 10), True)
         """
-        if batch_size is None and type(x) is np.ndarray and x.dtype == np.float32:
+        if (type(x) is np.ndarray and x.dtype == np.float32 and x.ndim > 0
+                and (batch_size is None or (type(batch_size) is int and batch_size >= x.shape[0]))):
             # The common call, a float32 batch of the model's input shape that fits one pass:
             # straight to the compiled engine (what follows would find the same).
             engine = self._engine()
