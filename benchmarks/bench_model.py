@@ -104,12 +104,18 @@ def timed_together(runners, x, batch, repeats):
             fn = runners[name]
             # Other libraries' worker threads keep spinning for a while after their last call
             # (ONNX Runtime's for ~40 ms, OpenMP's for a few ms) and would compete with this
-            # engine's threads: let them go to sleep first. Then one untimed run brings this
-            # engine's own threads back (woken threads start slowly on this machine), and the
+            # engine's threads: let them go to sleep first. Then untimed runs for 30 ms or more
+            # bring this engine's own threads and cores back up to speed (the first calls after
+            # an idle pause are slow on this machine, for every engine: cnncore's first call at
+            # batch 64 on two threads runs at 18,000 images/s, the fourth at 33,000), and the
             # timed run measures the steady state a caller in a loop sees.
             time.sleep(0.06)
-            for item in singles:
-                fn(item)
+            warm_until = time.perf_counter() + 0.03
+            while True:
+                for item in singles:
+                    fn(item)
+                if time.perf_counter() >= warm_until:
+                    break
             t0 = time.perf_counter()
             for item in singles:
                 fn(item)
