@@ -225,6 +225,16 @@ index_t conv_rows_scratch_floats(const ConvParams& p, index_t strip_rows) noexce
          ((strip_rows * conv_rows_padded_stride(p) + 15) / 16) * 16 + ((2 * K + 15) / 16) * 16 + 16;
 }
 
+RowsTile conv_rows_next_tile(index_t Q, index_t done, index_t vec) noexcept {
+  if (Q < vec) return {0, 1, true};
+  const index_t left = Q - done;
+  if (left >= 3 * vec) return {done, 3, false};
+  const int vectors = static_cast<int>((left + vec - 1) / vec);
+  if (Q >= vectors * vec) return {Q - vectors * vec, vectors, false};
+  // A band shorter than the vectors that would end at its end: whole vectors first, then one more.
+  return {done, static_cast<int>(left / vec), false};
+}
+
 bool conv_rows_applies(const ConvParams& p) noexcept {
   if (!conv_gemm_applies(p) || p.stride[1] != 1 || p.stride[2] != 1) return false;
   const index_t one_row = conv_rows_scratch_floats(p, (p.k[1] - 1) * p.dil[1] + 1);

@@ -69,6 +69,18 @@ bool conv_pw_applies(const ConvParams& p) noexcept;
 void conv_pw_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
                   const float* bias, float* y, float* scratch, int threads,
                   const FusedActivation* act = nullptr) noexcept;
+// How the band kernels cover a band's flat run of Q pixels with tiles of up to 3 vectors of `vec`
+// pixels: whole tiles from the start, then the rest with as few vectors as cover it, ending at the
+// band's end (so they may recompute a few outputs, to the same values) when the band holds that
+// many; a band shorter than one vector is computed into a buffer (`buffered`: store Q outputs).
+struct RowsTile {
+  index_t start;  // first pixel
+  int vectors;    // 1 to 3
+  bool buffered;
+};
+// The tile after the pixels [0, done) are covered (done < Q).
+RowsTile conv_rows_next_tile(index_t Q, index_t done, index_t vec) noexcept;
+
 // The AVX-512 tiles of those kernels (own flags; call only when use_avx512()): the band's Q pixels,
 // one flat run over the copies (tap k at copies + koff[k]), for the group's cout_g filters
 // (packed_g: the group's panels; bias_g may be null), into yb (filter f at yb + f * out_plane).

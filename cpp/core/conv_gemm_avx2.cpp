@@ -356,24 +356,15 @@ void rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t
                   index_t out_plane) {
   alignas(32) float small[4 * kRowsTile];
   for (index_t q0 = 0; q0 < Q;) {
-    // Full tiles, then the rest with as few vectors as cover it, ending at the band's end (so
-    // they may recompute a few outputs, to the same values) when the band is long enough; a
-    // band shorter than one vector goes through `small`.
-    const index_t left = Q - q0;
-    int pv = left >= kRowsTile ? 3 : static_cast<int>((left + 7) / 8);
-    index_t q = q0;
-    if (left < kRowsTile && Q >= 8) {
-      if (Q - 8 * pv >= 0)
-        q = Q - 8 * pv;
-      else
-        pv = static_cast<int>(left / 8);  // a short band: whole vectors first, then one more
-    }
-    q0 = q + 8 * pv;
+    const RowsTile tile = conv_rows_next_tile(Q, q0, 8);
+    const index_t q = tile.start;
+    const int pv = tile.vectors;
+    q0 = tile.buffered ? Q : q + 8 * pv;
     for (index_t f0 = 0; f0 < cout_g; f0 += 4) {
       const int nf = static_cast<int>(lo_min(4, cout_g - f0));
       const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
       const float* bp = bias_g ? bias_g + f0 : nullptr;
-      if (Q >= 8) {
+      if (!tile.buffered) {
         rows_tiles(nf, pv, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
       } else {
         rows_tiles(nf, 1, copies, koff, K, wk, bp, small, kRowsTile);

@@ -75,25 +75,16 @@ void conv_rows_band_avx512(const float* copies, const index_t* koff, index_t K, 
                          index_t out_plane) noexcept {
   alignas(64) float small[8 * kTile];
   for (index_t q0 = 0; q0 < Q;) {
-    // Full tiles, then the rest with as few vectors as cover it, ending at the band's end (so
-    // they may recompute a few outputs, to the same values) when the band is long enough; a
-    // band shorter than one vector goes through `small`.
-    const index_t left = Q - q0;
-    int pv = left >= kTile ? 3 : static_cast<int>((left + 15) / 16);
-    index_t q = q0;
-    if (left < kTile && Q >= 16) {
-      if (Q - 16 * pv >= 0)
-        q = Q - 16 * pv;
-      else
-        pv = static_cast<int>(left / 16);  // a short band: whole vectors first, then one more
-    }
-    q0 = q + 16 * pv;
+    const RowsTile tile = conv_rows_next_tile(Q, q0, 16);
+    const index_t q = tile.start;
+    const int pv = tile.vectors;
+    q0 = tile.buffered ? Q : q + 16 * pv;
     for (index_t f0 = 0; f0 < cout_g; f0 += 8) {
       // Eight filters never straddle a 16-filter panel: f0 is a multiple of 8.
       const int nf = static_cast<int>(lo_min(8, cout_g - f0));
       const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
       const float* bp = bias_g ? bias_g + f0 : nullptr;
-      if (Q >= 16) {
+      if (!tile.buffered) {
         tiles(nf, pv, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
       } else {
         tiles(nf, 1, copies, koff, K, wk, bp, small, kTile);
