@@ -175,6 +175,46 @@ void run_tile(int mr, index_t K, const index_t* koff, const float* const* xb, co
   }
 }
 
+// One output pixel (a dense layer at batch 1): a matrix-vector product. The 6x16 tile would hold
+// it in two chains of FMAs, each waiting on the one before (four cycles apiece); NP panels of 16
+// channels at once give 2 * NP chains, and each weight is loaded once. The same sums as the tile:
+// per channel, FMAs over k in order from zero, then the bias (`bias`: NP * 16 values, or null).
+template <int NP>
+inline void gemv_panels(index_t K, const index_t* koff, const float* x0, const float* wp,
+                        index_t wstride, const float* bias, float* out) {
+  __m256 c[2 * NP];
+  for (int i = 0; i < 2 * NP; ++i) c[i] = _mm256_setzero_ps();
+  for (index_t k = 0; k < K; ++k) {
+    const __m256 b = _mm256_broadcast_ss(x0 + koff[k]);
+    const float* w = wp + k * kGemmNR;
+#pragma GCC unroll 6
+    for (int q = 0; q < NP; ++q) {
+      c[2 * q] = _mm256_fmadd_ps(b, _mm256_load_ps(w + q * wstride), c[2 * q]);
+      c[2 * q + 1] = _mm256_fmadd_ps(b, _mm256_load_ps(w + q * wstride + 8), c[2 * q + 1]);
+    }
+  }
+  for (int q = 0; q < NP; ++q) {
+    if (bias) {
+      c[2 * q] = _mm256_add_ps(c[2 * q], _mm256_loadu_ps(bias + 16 * q));
+      c[2 * q + 1] = _mm256_add_ps(c[2 * q + 1], _mm256_loadu_ps(bias + 16 * q + 8));
+    }
+    _mm256_storeu_ps(out + 16 * q, c[2 * q]);
+    _mm256_storeu_ps(out + 16 * q + 8, c[2 * q + 1]);
+  }
+}
+
+void run_gemv(int np, index_t K, const index_t* koff, const float* x0, const float* wp,
+              index_t wstride, const float* bias, float* out) {
+  switch (np) {
+    case 6: gemv_panels<6>(K, koff, x0, wp, wstride, bias, out); break;
+    case 5: gemv_panels<5>(K, koff, x0, wp, wstride, bias, out); break;
+    case 4: gemv_panels<4>(K, koff, x0, wp, wstride, bias, out); break;
+    case 3: gemv_panels<3>(K, koff, x0, wp, wstride, bias, out); break;
+    case 2: gemv_panels<2>(K, koff, x0, wp, wstride, bias, out); break;
+    default: gemv_panels<1>(K, koff, x0, wp, wstride, bias, out); break;
+  }
+}
+
 }  // namespace
 
 void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
@@ -233,6 +273,34 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
     // block of pixels at a time so that the block's input stays in L1; otherwise keep one
     // panel in cache across all the band's pixels.
     const index_t block = panels * K * kGemmNR * 4 <= 512 * 1024 ? 8 * kGemmMR : pix1 - pix0;
+    if (pix1 - pix0 == 1) {
+      // One pixel in the band: up to six panels at a time (gemv_panels).
+      const index_t q = pix0, oh = q / w_out, ow = q % w_out;
+      const float* x0 = src + (row0 + (oh - oh0) * sh) * row_len + ow * sw -
+                        (plan.copy_input ? 0 : p.pad[2]);
+      index_t a_lo = 0, a_hi = kh;  // kernel rows in the padding, as in a tile
+      if (plan.copy_input) {
+        const index_t top = oh * sh - p.pad[1];
+        while (a_lo < kh && top + a_lo * dh < 0) ++a_lo;
+        while (a_hi > a_lo && top + (a_hi - 1) * dh >= h_in) --a_hi;
+      }
+      const index_t k0 = a_lo * cin_g * kw;
+      alignas(32) float bias6[6 * kGemmNR], out6[6 * kGemmNR];
+      // Panels in even groups (7 as 4 + 3, not 6 + 1: a lone panel is two chains again).
+      const index_t groups6 = (panel1 - panel0 + 5) / 6;
+      const index_t per = (panel1 - panel0 + groups6 - 1) / groups6;
+      for (index_t pg = panel0; pg < panel1; pg += per) {
+        const int np = static_cast<int>(lo_min(per, panel1 - pg));
+        if (bias)
+          for (index_t i = 0; i < np * kGemmNR; ++i)
+            bias6[i] = pg * kGemmNR + i < cout_g ? bias[g * cout_g + pg * kGemmNR + i] : 0.0f;
+        run_gemv(np, (a_hi - a_lo) * cin_g * kw, koff + k0, x0,
+                 packed + ((g * panels + pg) * K + k0) * kGemmNR, K * kGemmNR,
+                 bias ? bias6 : nullptr, out6);
+        for (index_t i = 0; i < np * kGemmNR && pg * kGemmNR + i < cout_g; ++i)
+          y[(n * p.c_out + g * cout_g + pg * kGemmNR + i) * out_plane + q] = out6[i];
+      }
+    } else
     for (index_t qb = pix0; qb < pix1; qb += block) {
       const index_t qe = lo_min(qb + block, pix1);
       for (index_t panel = panel0; panel < panel1; ++panel) {
