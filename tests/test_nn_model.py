@@ -65,6 +65,23 @@ def test_float32_batches_give_the_same_bits_whatever_the_batch_size(batch_size):
     assert model.predict(x, batch_size=batch_size).tobytes() == model.predict(x).tobytes()
 
 
+@pytest.mark.parametrize("units", [8, 40, 100, 113])
+def test_dense_layers_at_batch_1_give_the_bits_of_a_batch(units):
+    # At batch 1 a dense layer is a matrix-vector product run several 16-unit panels at a time;
+    # in a batch, the 6-sample GEMM tiles: per unit the same sums, so the same bits.
+    model = nn.Sequential([nn.Input((3, 10, 10)), nn.Conv2D(8, 3, activation="relu", name="c"),
+                           nn.Flatten(), nn.Dense(units, activation="relu", name="d1"),
+                           nn.Dense(12, name="d2")], seed=5)
+    x = np.random.default_rng(6).standard_normal((9, 3, 10, 10)).astype(np.float32)
+    whole = model.predict(x)
+    for i in range(len(x)):
+        assert model.predict(x[i:i + 1]).tobytes() == whole[i:i + 1].tobytes(), i
+    w = {k: v.astype(np.float64) for k, v in model.get_weights().items()}
+    h = reference.relu(reference.conv2d(x.astype(np.float64), w["c/weight"], w["c/bias"]))
+    h = reference.relu(h.reshape(len(x), -1) @ w["d1/weight"].T + w["d1/bias"])
+    np.testing.assert_allclose(whole, h @ w["d2/weight"].T + w["d2/bias"], rtol=1e-4, atol=1e-4)
+
+
 def test_an_empty_batch_gives_an_empty_result():
     assert conv_model().predict(np.zeros((0, 12, 12))).shape == (0, 5)
 
