@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "conv_gemm.h"
+#include "conv_rows_band.h"
 #include "cpu.h"
 
 
@@ -372,8 +373,6 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
 
 namespace {
 
-constexpr index_t kRowsTile = 24;  // pixels per tile (three AVX2 vectors)
-
 template <int F, int P>
 inline void rows_tile(const float* s, const index_t* koff, index_t K, const float* wk,
                     const float* bias, float* y, index_t ystride) {
@@ -420,27 +419,12 @@ void rows_tiles(int f, int p, const float* s, const index_t* koff, index_t K, co
 
 // The band's Q pixels (one flat run over the copies) for the group's cout_g filters.
 void rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
-                  const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
-                  index_t out_plane) {
-  alignas(32) float small[4 * kRowsTile];
-  for (index_t q0 = 0; q0 < Q;) {
-    const RowsTile tile = conv_rows_next_tile(Q, q0, 8);
-    const index_t q = tile.start;
-    const int pv = tile.vectors;
-    q0 = tile.buffered ? Q : q + 8 * pv;
-    for (index_t f0 = 0; f0 < cout_g; f0 += 4) {
-      const int nf = static_cast<int>(lo_min(4, cout_g - f0));
-      const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
-      const float* bp = bias_g ? bias_g + f0 : nullptr;
-      if (!tile.buffered) {
-        rows_tiles(nf, pv, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
-      } else {
-        rows_tiles(nf, 1, copies, koff, K, wk, bp, small, kRowsTile);
-        for (int i = 0; i < nf; ++i)
-          for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kRowsTile + j];
-      }
-    }
-  }
+                    const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
+                    index_t out_plane) {
+  rows_band<8, 4>([](int nf, int pv, const float* s, const index_t* ko, index_t k, const float* wk,
+                     const float* bias, float* y, index_t ys) {
+    rows_tiles(nf, pv, s, ko, k, wk, bias, y, ys);
+  }, copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane);
 }
 
 }  // namespace

@@ -10,15 +10,11 @@
 #include <immintrin.h>
 
 #include "conv_gemm.h"
+#include "conv_rows_band.h"
 
 namespace cnncore {
 
 namespace {
-
-constexpr index_t kTile = 48;
-static_assert(kTile <= kRowsTilePixels, "the copies' slack covers one tile's overreach");
-
-inline index_t lo_min(index_t a, index_t b) { return a < b ? a : b; }
 
 template <int F, int P>
 inline void tile(const float* s, const index_t* koff, index_t K, const float* wk,
@@ -71,28 +67,12 @@ void tiles(int f, int p, const float* s, const index_t* koff, index_t K, const f
 }  // namespace
 
 void conv_rows_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
-                         const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
-                         index_t out_plane) noexcept {
-  alignas(64) float small[8 * kTile];
-  for (index_t q0 = 0; q0 < Q;) {
-    const RowsTile tile = conv_rows_next_tile(Q, q0, 16);
-    const index_t q = tile.start;
-    const int pv = tile.vectors;
-    q0 = tile.buffered ? Q : q + 16 * pv;
-    for (index_t f0 = 0; f0 < cout_g; f0 += 8) {
-      // Eight filters never straddle a 16-filter panel: f0 is a multiple of 8.
-      const int nf = static_cast<int>(lo_min(8, cout_g - f0));
-      const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
-      const float* bp = bias_g ? bias_g + f0 : nullptr;
-      if (!tile.buffered) {
-        tiles(nf, pv, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
-      } else {
-        tiles(nf, 1, copies, koff, K, wk, bp, small, kTile);
-        for (int i = 0; i < nf; ++i)
-          for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * kTile + j];
-      }
-    }
-  }
+                           const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
+                           index_t out_plane) noexcept {
+  rows_band<16, 8>([](int nf, int pv, const float* s, const index_t* ko, index_t k,
+                      const float* wk, const float* bias, float* y, index_t ys) {
+    tiles(nf, pv, s, ko, k, wk, bias, y, ys);
+  }, copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane);
 }
 
 }  // namespace cnncore
