@@ -739,20 +739,26 @@ def case_core_conv_fast(src: Source):
             raise Finding("_core.conv_fast returned something other than a C-contiguous array")
 
 
-def case_core_pool(src: Source):
-    dtype = src.pick([np.float32, np.float64])
-    planes = src.pick([1, 2, 0, 3])
-    ins = tuple(src.pick([1, 4, 2, 3, 5, 8]) for _ in range(3))
-    x = _core_array(src, (planes,) + ins, dtype)
-    kind = src.pick(["max", "avg", "sum"]) if src.chance(0.95) else src.pick(["", "min", None])
-    k = _triple(src, (1, 2, 2))
+def _pool_window(src: Source, ins, k_default):
+    """A pooling window for the core's pool and the engine's add_pool: kernel, stride, paddings
+    and dilation (each a triple or a wrong value), and an output size near the true one."""
+    k = _triple(src, k_default)
     stride = _triple(src, k if isinstance(k, tuple) and len(k) == 3 else None)
     pb, pa, dil = _triple(src, (0, 0, 0)), _triple(src, (0, 0, 0)), _triple(src, (1, 1, 1))
     try:
         near = tuple(_out_size(ins[d], k[d], stride[d], pb[d], pa[d], dil[d]) for d in range(3))
     except Exception:  # noqa: BLE001
         near = (1, 1, 1)
-    out = _triple(src, near)
+    return k, stride, pb, pa, dil, _triple(src, near)
+
+
+def case_core_pool(src: Source):
+    dtype = src.pick([np.float32, np.float64])
+    planes = src.pick([1, 2, 0, 3])
+    ins = tuple(src.pick([1, 4, 2, 3, 5, 8]) for _ in range(3))
+    x = _core_array(src, (planes,) + ins, dtype)
+    kind = src.pick(["max", "avg", "sum"]) if src.chance(0.95) else src.pick(["", "min", None])
+    k, stride, pb, pa, dil, out = _pool_window(src, ins, (1, 2, 2))
     if out is not None and len(out) == 3 and not _bounded(planes, *out):
         return
     cip = src.pick([True, False])
@@ -819,14 +825,7 @@ def case_engine(src: Source):
             if exc is None:   # the binding takes NumPy numbers (np.float32(1.0)) as ints too
                 cur = (fo,) + tuple(int(v) for v in out)
         elif step == "pool":
-            k = _triple(src, (1, 1, 2))
-            stride = _triple(src, k if isinstance(k, tuple) and len(k) == 3 else None)
-            pb, pa, dil = _triple(src, (0, 0, 0)), _triple(src, (0, 0, 0)), _triple(src, (1, 1, 1))
-            try:
-                near = tuple(_out_size(ins[d], k[d], stride[d], pb[d], pa[d], dil[d]) for d in range(3))
-            except Exception:  # noqa: BLE001
-                near = (1, 1, 1)
-            out = _triple(src, near)
+            k, stride, pb, pa, dil, out = _pool_window(src, ins, (1, 1, 2))
             if out is not None and len(out) == 3 and not _bounded(c, *out):
                 return
             kind = src.pick(["max", "avg", "sum"])
