@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "conv_gemm.h"
+#include "conv_winograd.h"
 #include "plane_filter.h"
 #include "cpu.h"
 
@@ -354,10 +355,21 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
   if (simd_level() != SimdLevel::kAvx2 || !conv_gemm_applies(p)) return false;
   const int threads = threads_for(p.n * p.c_out * p.out[1] * p.out[2] * (p.c_in / p.groups) *
                                   p.k[1] * p.k[2]);
-  const GemmPlan plan = conv_gemm_plan(p, threads);
   // Per calling thread, grown as needed and kept: repeated calls reuse the same pages instead of
   // mapping (and faulting in) fresh ones every time.
   thread_local AlignedFloats packed, scratch;
+  if (allow_special && conv_winograd_applies(p)) {
+    // The weights' transform is redone at every call (a few percent of the products where the
+    // method applies); a NaN or infinity in an output sends the call to the GEMM below.
+    const WinogradPlan wplan = conv_winograd_plan(p, threads, use_avx512() ? 16 : 8);
+    if (packed.size() < conv_winograd_packed_size(p)) packed.resize(conv_winograd_packed_size(p));
+    conv_winograd_pack_avx2(p, w, packed.data(), threads);
+    const index_t need = wplan.scratch_floats * threads + 2 * p.c_in + 16;
+    if (scratch.size() < need) scratch.resize(need);
+    if (conv_winograd_avx2(p, wplan, x, packed.data(), bias, y, scratch.data(), threads, act))
+      return true;
+  }
+  const GemmPlan plan = conv_gemm_plan(p, threads);
   if (!prepacked) {
     if (packed.size() < conv_gemm_packed_size(p)) packed.resize(conv_gemm_packed_size(p));
     conv_gemm_pack(p, w, packed.data());

@@ -81,6 +81,10 @@ struct RowsTile {
 // The tile after the pixels [0, done) are covered (done < Q).
 RowsTile conv_rows_next_tile(index_t Q, index_t done, index_t vec) noexcept;
 
+// The AVX2 tiles of those kernels (4 filters x 24 pixels), with the interface below.
+void conv_rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
+                         const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
+                         index_t out_plane) noexcept;
 // The AVX-512 tiles of those kernels (own flags; call only when use_avx512()): the band's Q pixels,
 // one flat run over the copies (tap k at copies + koff[k]), for the group's cout_g filters
 // (packed_g: the group's panels; bias_g may be null), into yb (filter f at yb + f * out_plane).

@@ -8,6 +8,7 @@
 
 #include "conv_gemm.h"
 #include "conv_rows_band.h"
+#include "conv_strips_avx2.h"
 #include "cpu.h"
 
 
@@ -36,28 +37,6 @@ inline void strip_row(float* dst, index_t row_len, const float* src, index_t w_i
     for (; i < hi; ++i) dst[i] = from[i - lo];
   }
   for (index_t i = hi; i < row_len; ++i) dst[i] = 0.0f;
-}
-
-// n floats (rows of a few dozen: vector copies, the last one overlapping the one before).
-inline void copy_floats(float* dst, const float* src, index_t n) {
-  if (n < 8) {
-    for (index_t i = 0; i < n; ++i) dst[i] = src[i];
-    return;
-  }
-  index_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
-  if (i < n) _mm256_storeu_ps(dst + n - 8, _mm256_loadu_ps(src + n - 8));
-}
-
-// Like strip_row, for short rows: zeros over the whole row (dst has room for a vector past
-// row_len), then the input's columns copied over them.
-inline void padded_row(float* dst, index_t row_len, const float* src, index_t w_in,
-                       index_t pad_left) {
-  for (index_t i = 0; i < row_len; i += 8) _mm256_storeu_ps(dst + i, _mm256_setzero_ps());
-  if (!src) return;
-  const index_t lo = lo_max(0, lo_min(pad_left, row_len));
-  const index_t hi = lo_max(lo, lo_min(row_len, pad_left + w_in));
-  copy_floats(dst + lo, src + (lo - pad_left), hi - lo);
 }
 
 // 8x8 transpose: r[i] holds row i on entry, column i on exit.
@@ -428,6 +407,12 @@ void rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t
 }
 
 }  // namespace
+
+void conv_rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
+                         const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
+                         index_t out_plane) noexcept {
+  rows_band_avx2(copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane);
+}
 
 void conv_rows_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
                     const float* bias, float* y, float* scratch, int threads,

@@ -1,5 +1,6 @@
 // core_test.cpp - the core on its own, without Python: the lecture's examples, the direct
-// convolution against the reference kernel over random shapes, and the plane filter with huge
+// convolution against the reference kernel over random shapes, the fast float kernels (Winograd's
+// among them) on exact data, and the plane filter with huge
 // dilations against a naive loop. Exit status 0 when all pass.
 //   cmake -S . -B build/core -DCNNCORE_BUILD_CORE_TESTS=ON && cmake --build build/core && \
 //   ctest --test-dir build/core
@@ -108,6 +109,39 @@ static void direct_vs_reference() {
   }
 }
 
+// 3x3 float convolutions with enough channels for Winograd's F(2x2, 3x3) where the CPU has AVX2
+// (conv_winograd.h), paddings from a crop of one to two, against the reference: small integers
+// keep every transform exact, so the results must be equal.
+static void fast_float_vs_reference() {
+  std::mt19937_64 rng(11);
+  auto pick = [&](index_t lo, index_t hi) {
+    return std::uniform_int_distribution<index_t>(lo, hi)(rng);
+  };
+  for (int trial = 0; trial < 40; ++trial) {
+    cnncore::ConvParams p;
+    p.n = pick(1, 2);
+    p.c_in = pick(32, 40);
+    p.c_out = pick(32, 50);
+    for (int d = 1; d < 3; ++d) {
+      p.in[d] = pick(8, 21);
+      p.k[d] = 3;
+      p.pad[d] = pick(-1, 2);
+      p.out[d] = p.in[d] + 2 * p.pad[d] - 2 - pick(0, 1);  // the trailing padding: 0 or 1 less
+    }
+    cnncore::validate(p, "test");
+    const index_t nx = p.n * p.c_in * p.in[1] * p.in[2];
+    const index_t nw = p.c_out * p.c_in * 9, ny = p.n * p.c_out * p.out[1] * p.out[2];
+    std::vector<float> x(nx), w(nw), b(p.c_out), y1(ny), y2(ny);
+    std::uniform_int_distribution<int> v(-4, 4);
+    for (auto& e : x) e = static_cast<float>(v(rng));
+    for (auto& e : w) e = static_cast<float>(v(rng));
+    for (auto& e : b) e = static_cast<float>(v(rng));
+    cnncore::conv_ref<float>(p, x.data(), w.data(), b.data(), y1.data());
+    cnncore::conv_forward<float>(p, x.data(), w.data(), b.data(), y2.data());
+    for (index_t i = 0; i < ny; ++i) CHECK(y1[i] == y2[i]);
+  }
+}
+
 // The plane filter with dilations so large that a strip of border-extended rows cannot be held
 // (the path without a strip), every border rule, against a naive loop over the taps.
 static index_t border_ref(index_t i, index_t n, cnncore::Border border) {
@@ -179,6 +213,7 @@ static void plane_filter_huge_dilation() {
 int main() {
   lecture_examples();
   direct_vs_reference();
+  fast_float_vs_reference();
   plane_filter_huge_dilation();
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
   return failures ? 1 : 0;

@@ -1,0 +1,104 @@
+// conv_winograd.cpp - where F(2x2, 3x3) applies and how a call is cut into bands (conv_winograd.h).
+#include "conv_winograd.h"
+
+#include "conv_gemm.h"
+
+namespace cnncore {
+
+namespace {
+
+constexpr index_t kMaxVFloats = 3 * (index_t(1) << 17);  // a band's V: 1.5 MB at most
+constexpr index_t kMaxMFloats = index_t(1) << 16;        // a pass's M: 256 KB at most
+
+inline index_t round_up(index_t a, index_t m) noexcept { return (a + m - 1) / m * m; }
+
+// Lanes the product tiles compute for a band of Q tiles (conv_rows_next_tile's covering).
+index_t covered_lanes(index_t Q, index_t vec) noexcept {
+  index_t lanes = 0;
+  for (index_t q0 = 0; q0 < Q;) {
+    const RowsTile t = conv_rows_next_tile(Q, q0, vec);
+    lanes += t.vectors * vec;
+    q0 = t.buffered ? Q : t.start + vec * t.vectors;
+  }
+  return lanes;
+}
+
+}  // namespace
+
+bool conv_winograd_applies(const ConvParams& p) noexcept {
+  if (p.groups != 1 || p.c_in < 32 || p.c_out < 32) return false;
+  if (p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1 || p.pad[0] != 0) return false;
+  if (p.k[1] != 3 || p.k[2] != 3 || p.stride[1] != 1 || p.stride[2] != 1 || p.dil[1] != 1 ||
+      p.dil[2] != 1)
+    return false;
+  // Not on small planes (the transforms' edges and the weights' transform outweigh the savings),
+  // judged per image: the batch size must not change the method, nor so the bits.
+  const index_t pixels = checked_mul(p.out[1], p.out[2]);
+  if (pixels >= 0 && pixels < 64) return false;
+  // One tile row's V (16 x c_in x its tiles and slack) within 4 MB.
+  const index_t tw = (p.out[2] + 1) / 2;
+  const index_t v_row = checked_mul(16 * (tw + 16), p.c_in);
+  return v_row >= 0 && v_row <= (index_t(1) << 20) && p.out[1] < (index_t(1) << 40);
+}
+
+index_t conv_winograd_packed_size(const ConvParams& p) noexcept {
+  return 16 * round_up(p.c_out, 16) * p.c_in;
+}
+
+WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) noexcept {
+  WinogradPlan plan;
+  plan.tiles_h = (p.out[1] + 1) / 2;
+  plan.tiles_w = (p.out[2] + 1) / 2;
+  const index_t tw = plan.tiles_w, rows = p.n * plan.tiles_h, c_in = p.c_in;
+  const index_t c_out16 = round_up(p.c_out, 16);
+  // Band heights: V within kMaxVFloats and tasks of a few milliseconds, at least one row.
+  index_t max_rows = 1;
+  while (max_rows < rows && 16 * c_in * ((max_rows + 1) * tw + 16) <= kMaxVFloats &&
+         (max_rows + 1) * tw * 16 * c_in * c_out16 <= 64 * kTaskWork)
+    ++max_rows;
+  // Among them, the one with the shortest estimated run. A task costs the product tiles' lanes
+  // (partial vectors cost whole ones) plus 16 for what it does once (it streams all the
+  // transformed weights); the tasks go in order to whichever thread is free first, as the pool
+  // hands them out. Ties go to the shorter band. (256 channels on 14x14, batch 8, two threads:
+  // bands of 9 tile rows, 63 tiles in 64 lanes, ran 9 % faster than bands of 4, 28 tiles in 32
+  // lanes, which a cost of 4 per task and no simulation chose.)
+  const int slots = threads < 1 ? 1 : (threads > 64 ? 64 : threads);
+  index_t best = -1;
+  for (index_t r = 1; r <= max_rows; ++r) {
+    const index_t tasks = (rows + r - 1) / r;
+    const index_t full = covered_lanes(r * tw, vec) + 16;
+    const index_t last = covered_lanes((rows - (tasks - 1) * r) * tw, vec) + 16;
+    if (tasks > 1024) {  // many tasks: they balance; only the total counts
+      const index_t cost = ((tasks - 1) * full + last + slots - 1) / slots;
+      if (best < 0 || cost < best) best = cost, plan.band_rows = r;
+      continue;
+    }
+    index_t load[64] = {0};
+    for (index_t i = 0; i < tasks; ++i) {
+      int free = 0;
+      for (int j = 1; j < slots; ++j)
+        if (load[j] < load[free]) free = j;
+      load[free] += i + 1 < tasks ? full : last;
+    }
+    index_t cost = 0;
+    for (int j = 0; j < slots; ++j) cost = load[j] > cost ? load[j] : cost;
+    if (best < 0 || cost < best) best = cost, plan.band_rows = r;
+  }
+  plan.tasks = (rows + plan.band_rows - 1) / plan.band_rows;
+  // V and M rows: the band's tiles, then room for the input transform's last vector (8 tiles
+  // past a row's end) and the product tiles' reads of a band shorter than a vector.
+  plan.t_stride = round_up(plan.band_rows * tw + 16, 16);
+  plan.chunk = kMaxMFloats / (16 * plan.t_stride) / 16 * 16;
+  if (plan.chunk < 16) plan.chunk = 16;
+  if (plan.chunk > c_out16) plan.chunk = c_out16;
+  // A strip row holds the patches of round_up(tw, 8) tiles (2 columns each, 2 more for the
+  // last), read 8 tiles at a time by 16-float loads from column 2i and 2i + 2.
+  plan.strip_w = round_up(2 * round_up(tw, 8) + 8, 16);
+  const index_t strips = 16 * 4 * plan.strip_w;
+  plan.v_stride = round_up(c_in * plan.t_stride, 1024) + 16;
+  plan.m_stride = round_up(plan.chunk * plan.t_stride, 1024) + 16;
+  plan.scratch_floats = round_up(strips, 16) + 16 * plan.v_stride + 16 * plan.m_stride;
+  return plan;
+}
+
+}  // namespace cnncore
