@@ -1,6 +1,6 @@
 """3x3 convolutions by Winograd's F(2x2, 3x3) (cpp/core/conv_winograd.h).
 
-It runs where the kernel is 3x3 with unit strides and dilations, one group, at least 32 channels
+It runs where the kernel is 3x3 with unit strides and dilations, one group, at least 8 channels
 in and out and 64 output pixels per image, at the avx2 and avx512 levels. Checked here: the values
 against the float64 reference over plane sizes (odd ones, rows of one tile, bands of many), paddings
 and batches at every level; integer data exactly; the bits independent of the thread count and of
@@ -35,6 +35,8 @@ CASES = [
     (2, 130, 36, (14, 14), 1),      # channels past a 16-channel block
     (1, 32, 32, (4, 600), 1),       # long rows: one tile row a band
     (1, 36, 50, (61, 45), 1),       # many bands
+    (2, 8, 8, (10, 10), 1),         # the fewest channels
+    (1, 8, 21, (8, 8), 1),          # the smallest plane
 ]
 
 

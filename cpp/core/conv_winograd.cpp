@@ -26,7 +26,7 @@ index_t covered_lanes(index_t Q, index_t vec) noexcept {
 }  // namespace
 
 bool conv_winograd_applies(const ConvParams& p) noexcept {
-  if (p.groups != 1 || p.c_in < 32 || p.c_out < 32) return false;
+  if (p.groups != 1 || p.c_in < 8 || p.c_out < 8) return false;
   if (p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1 || p.pad[0] != 0) return false;
   if (p.k[1] != 3 || p.k[2] != 3 || p.stride[1] != 1 || p.stride[2] != 1 || p.dil[1] != 1 ||
       p.dil[2] != 1)
