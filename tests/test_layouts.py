@@ -123,6 +123,16 @@ def test_repeat_call_cache_never_changes_the_answer():
         cc.conv2d(x, w, padding=1.0)
     with pytest.raises(TypeError, match="conv2d: stride must be an integer"):
         cc.conv2d(x, w, padding=1, stride=True)
+    # The same parameter objects again are found by identity: still the same answers, and a new
+    # object of equal value but another type (1.0 == 1, True == 1) still gets its TypeError.
+    pad, stride = (1, 1), (1, 1)
+    for _ in range(3):
+        np.testing.assert_array_equal(cc.conv2d(x, w, padding=pad, stride=stride), first)
+    np.testing.assert_array_equal(cc.conv2d(x, w, padding=pad, stride=(1, 2)), first[..., ::2])
+    with pytest.raises(TypeError, match="conv2d: padding must be an integer"):
+        cc.conv2d(x, w, padding=(1.0, 1), stride=stride)
+    with pytest.raises(TypeError, match="conv2d: stride must be an integer"):
+        cc.conv2d(x, w, padding=pad, stride=(True, 1))
     unbatched = cc.conv2d(x[0], w, padding=1)
     np.testing.assert_array_equal(cc.conv2d(x[0], w, padding=1), unbatched)
     np.testing.assert_array_equal(unbatched, first[0])
