@@ -350,7 +350,8 @@ namespace {
 
 bool gemm_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
                   float* y, const float* prepacked = nullptr,
-                  const FusedActivation* act = nullptr, bool allow_special = true) {
+                  const FusedActivation* act = nullptr, bool allow_special = true,
+                  const float* winograd = nullptr) {
 #if defined(CNNCORE_HAVE_AVX2_KERNELS)
   if (simd_level() != SimdLevel::kAvx2 || !conv_gemm_applies(p)) return false;
   const int threads = threads_for(p.n * p.c_out * p.out[1] * p.out[2] * (p.c_in / p.groups) *
@@ -362,11 +363,14 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
     // The weights' transform is redone at every call (a few percent of the products where the
     // method applies); a NaN or infinity in an output sends the call to the GEMM below.
     const WinogradPlan wplan = conv_winograd_plan(p, threads, use_avx512() ? 16 : 8);
-    if (packed.size() < conv_winograd_packed_size(p)) packed.resize(conv_winograd_packed_size(p));
-    conv_winograd_pack_avx2(p, w, packed.data(), threads);
+    if (!winograd) {
+      if (packed.size() < conv_winograd_packed_size(p)) packed.resize(conv_winograd_packed_size(p));
+      conv_winograd_pack_avx2(p, w, packed.data(), threads);
+      winograd = packed.data();
+    }
     const index_t need = wplan.scratch_floats * threads + 2 * p.c_in + 16;
     if (scratch.size() < need) scratch.resize(need);
-    if (conv_winograd_avx2(p, wplan, x, packed.data(), bias, y, scratch.data(), threads, act))
+    if (conv_winograd_avx2(p, wplan, x, winograd, bias, y, scratch.data(), threads, act))
       return true;
   }
   const GemmPlan plan = conv_gemm_plan(p, threads);
@@ -385,12 +389,14 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
   return true;
 #else
   (void)p, (void)x, (void)w, (void)bias, (void)y, (void)prepacked, (void)act, (void)allow_special;
+  (void)winograd;
   return false;
 #endif
 }
 
 bool gemm_forward(const ConvParams&, const double*, const double*, const double*, double*,
-                  const double* = nullptr, const FusedActivation* = nullptr, bool = true) {
+                  const double* = nullptr, const FusedActivation* = nullptr, bool = true,
+                  const double* = nullptr) {
   return false;
 }
 
@@ -440,15 +446,28 @@ void conv_forward(const ConvParams& p, const T* x, const T* w, const T* bias, T*
   conv_direct(p, x, w, bias, y);
 }
 
+bool conv_winograd_prepack(const ConvParams& p, const float* w, AlignedFloats* out) {
+#if defined(CNNCORE_HAVE_AVX2_KERNELS)
+  if (simd_best() == SimdLevel::kGeneric || !conv_winograd_applies(p)) return false;
+  out->resize(conv_winograd_packed_size(p));
+  conv_winograd_pack_avx2(p, w, out->data(), 1);
+  return true;
+#else
+  (void)p, (void)w, (void)out;
+  return false;
+#endif
+}
+
 void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
                             const float* packed, const float* bias, float* y,
-                            const FusedActivation* act, bool weights_finite) {
+                            const FusedActivation* act, bool weights_finite,
+                            const float* winograd) {
   if (p.n == 0 || p.c_out == 0) return;
   if (!weights_finite)
     conv_ieee(p, x, w, bias, y);
   else if (plane_forward_applies(p))
     plane_forward(p, x, w, bias, y);
-  else if (gemm_forward(p, x, w, bias, y, packed, act))
+  else if (gemm_forward(p, x, w, bias, y, packed, act, true, winograd))
     return;
   else
     conv_direct(p, x, w, bias, y);

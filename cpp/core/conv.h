@@ -62,9 +62,17 @@ struct FusedActivation {
 // zero padding adds w * 0, NaN for a NaN or infinite w, as on a zero-padded copy of x. (The
 // fast kernels skip such taps, which only a non-finite weight could tell.) conv_forward checks
 // by itself; callers of conv_forward_prepacked say what they found when they packed.
+//
+// winograd (or null): the weights transformed for Winograd's F(2x2, 3x3) by conv_winograd_prepack,
+// used where that method runs (else the weights are transformed at each call).
 void conv_forward_prepacked(const ConvParams& p, const float* x, const float* w,
                             const float* packed, const float* bias, float* y,
-                            const FusedActivation* act = nullptr, bool weights_finite = true);
+                            const FusedActivation* act = nullptr, bool weights_finite = true,
+                            const float* winograd = nullptr);
+
+// The weights transformed for Winograd's F(2x2, 3x3) into *out, when the method applies to p and
+// the CPU can run it (AVX2); false, and *out untouched, otherwise.
+bool conv_winograd_prepack(const ConvParams& p, const float* w, AlignedFloats* out);
 
 template <class T>
 bool weights_finite(const ConvParams& p, const T* w) noexcept;

@@ -67,6 +67,8 @@ void Engine::add_conv(const ConvParams& p, const float* w, const float* bias) {
   if (bias) s.b.assign(bias, bias + p.c_out);
   // Packed for the batch geometry's panels; the packing does not depend on n.
   s.packed = pack_if_gemm(s.conv, s.w.data());
+  auto wino = std::make_shared<AlignedFloats>();
+  if (conv_winograd_prepack(s.conv, s.w.data(), wino.get())) s.winograd = std::move(wino);
   s.finite = weights_finite(s.conv, s.w.data());
   macs_ += s.out_size * (p.c_in / p.groups) * p.k[0] * p.k[1] * p.k[2];
   cur_size_ = s.out_size;
@@ -270,7 +272,8 @@ const float* Engine::run_steps(std::size_t s0, std::size_t s1, const float* x, i
         p.n = n;
         float* out = next();
         conv_forward_prepacked(p, cur, s.w.data(), simd && s.packed ? s.packed->data() : nullptr,
-                               s.b.empty() ? nullptr : s.b.data(), out, s.fused ? &fused : nullptr, s.finite);
+                               s.b.empty() ? nullptr : s.b.data(), out, s.fused ? &fused : nullptr, s.finite,
+                               simd && s.winograd ? s.winograd->data() : nullptr);
         cur = out;
         break;
       }

@@ -52,6 +52,7 @@ class Engine {
     index_t channels = 1;               // softmax: channels; others unused
     std::vector<float> w, b;
     std::shared_ptr<AlignedFloats> packed;  // GEMM panels, when that path applies
+    std::shared_ptr<AlignedFloats> winograd;  // transformed weights, when F(2x2, 3x3) applies
   };
   std::vector<Step> steps_;
   index_t in_size_ = 0, cur_size_ = 0;
