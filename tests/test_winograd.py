@@ -1,7 +1,8 @@
-"""3x3 convolutions by Winograd's F(2x2, 3x3) (cpp/core/conv_winograd.h).
+"""3x3 and 5x5 convolutions by Winograd's F(2x2, 3x3) (cpp/core/conv_winograd.h).
 
-It runs where the kernel is 3x3 with unit strides and dilations, one group, at least 8 channels
-in and out and 64 output pixels per image, at the avx2 and avx512 levels. Checked here: the values
+It runs where the kernel is 3x3 (or 5x5, split into four 3x3 blocks) with unit strides and
+dilations, one group, at least 8 channels in and out and 64 output pixels per image, at the avx2
+and avx512 levels. Checked here: the values
 against the float64 reference over plane sizes (odd ones, rows of one tile, bands of many), paddings
 and batches at every level; integer data exactly; the bits independent of the thread count and of
 the batch; a NaN, an infinity or an overflow in the transforms handed over to the GEMM kernels, so
@@ -38,24 +39,36 @@ CASES = [
     (2, 8, 8, (10, 10), 1),         # the fewest channels
     (1, 8, 21, (8, 8), 1),          # the smallest plane
 ]
+# 5x5 kernels: (batch, c_in, c_out, input plane, padding)
+CASES5 = [
+    (2, 16, 32, (14, 14), 2),       # the lecture's second layer
+    (1, 8, 9, (9, 13), 2),
+    (3, 12, 40, (11, 8), ((1, 3), (2, 0))),
+    (1, 16, 16, (30, 7), 0),
+    (1, 8, 8, (8, 8), 2),
+    (2, 33, 17, (5, 40), 2),
+]
 
 
-def _x_w_b(n, c_in, c_out, size, integers=False):
+def _x_w_b(n, c_in, c_out, size, integers=False, k=3):
     if integers:
         x = rng.integers(-8, 9, (n, c_in) + size).astype(np.float32)
-        w = rng.integers(-8, 9, (c_out, c_in, 3, 3)).astype(np.float32)
+        w = rng.integers(-8, 9, (c_out, c_in, k, k)).astype(np.float32)
         b = rng.integers(-8, 9, c_out).astype(np.float32)
     else:
         x = rng.standard_normal((n, c_in) + size).astype(np.float32)
-        w = rng.standard_normal((c_out, c_in, 3, 3)).astype(np.float32)
+        w = rng.standard_normal((c_out, c_in, k, k)).astype(np.float32)
         b = rng.standard_normal(c_out).astype(np.float32)
     return x, w, b
 
 
-@pytest.mark.parametrize("case", CASES, ids=[str(c) for c in CASES])
+ALL = [c + (3,) for c in CASES] + [c + (5,) for c in CASES5]
+
+
+@pytest.mark.parametrize("case", ALL, ids=[str(c) for c in ALL])
 def test_values_against_the_reference(simd, case):
-    n, c_in, c_out, size, padding = case
-    x, w, b = _x_w_b(n, c_in, c_out, size)
+    n, c_in, c_out, size, padding, k = case
+    x, w, b = _x_w_b(n, c_in, c_out, size, k=k)
     _check(x, w, b, padding=padding)
     _check(x, w, None, padding=padding)
     if simd != "generic":
@@ -64,25 +77,29 @@ def test_values_against_the_reference(simd, case):
         assert y.tobytes() != conv_nd("conv2d", 2, x, w, b, 1, padding, 1, 1, impl="gemm").tobytes()
 
 
-@pytest.mark.parametrize("case", CASES[:6], ids=[str(c) for c in CASES[:6]])
+EXACT = ALL[:6] + ALL[len(CASES):len(CASES) + 3]
+
+
+@pytest.mark.parametrize("case", EXACT, ids=[str(c) for c in EXACT])
 def test_integer_data_exactly(simd, case):
     # Small integers: every transform, product and sum is exact in float32 (the weights'
     # transform makes quarters), so the result must equal the reference exactly.
-    n, c_in, c_out, size, padding = case
-    x, w, b = _x_w_b(n, c_in, c_out, size, integers=True)
+    n, c_in, c_out, size, padding, k = case
+    x, w, b = _x_w_b(n, c_in, c_out, size, integers=True, k=k)
     _check(x, w, b, padding=padding)
 
 
-def test_bits_independent_of_threads_and_batch(simd):
-    x, w, b = _x_w_b(5, 32, 40, (20, 17))
+@pytest.mark.parametrize("k", [3, 5])
+def test_bits_independent_of_threads_and_batch(simd, k):
+    x, w, b = _x_w_b(5, 32, 40, (20, 17), k=k)
     before = cc.get_num_threads()
     try:
         out = {}
         for threads in (1, 2):
             cc.set_num_threads(threads)
-            out[threads] = cc.conv2d(x, w, b, padding=1)
+            out[threads] = cc.conv2d(x, w, b, padding=k // 2)
             for i in range(len(x)):
-                alone = cc.conv2d(x[i:i + 1], w, b, padding=1)
+                alone = cc.conv2d(x[i:i + 1], w, b, padding=k // 2)
                 assert alone.tobytes() == out[threads][i:i + 1].tobytes(), (threads, i)
         assert out[1].tobytes() == out[2].tobytes()
     finally:

@@ -25,31 +25,38 @@ index_t covered_lanes(index_t Q, index_t vec) noexcept {
 
 }  // namespace
 
+index_t conv_winograd_blocks(const ConvParams& p) noexcept {
+  return p.k[1] == p.k[2] && (p.k[1] == 3 || p.k[1] == 5) ? (p.k[1] + 2) / 3 : 0;
+}
+
 bool conv_winograd_applies(const ConvParams& p) noexcept {
   if (p.groups != 1 || p.c_in < 8 || p.c_out < 8) return false;
   if (p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1 || p.pad[0] != 0) return false;
-  if (p.k[1] != 3 || p.k[2] != 3 || p.stride[1] != 1 || p.stride[2] != 1 || p.dil[1] != 1 ||
+  if (conv_winograd_blocks(p) == 0 || p.stride[1] != 1 || p.stride[2] != 1 || p.dil[1] != 1 ||
       p.dil[2] != 1)
     return false;
   // Not on small planes (the transforms' edges and the weights' transform outweigh the savings),
   // judged per image: the batch size must not change the method, nor so the bits.
   const index_t pixels = checked_mul(p.out[1], p.out[2]);
   if (pixels >= 0 && pixels < 64) return false;
-  // One tile row's V (16 x c_in x its tiles and slack) within 4 MB.
-  const index_t tw = (p.out[2] + 1) / 2;
-  const index_t v_row = checked_mul(16 * (tw + 16), p.c_in);
+  // One tile row's V (16 x c_in x blocks x its tiles and slack) within 4 MB.
+  const index_t tw = (p.out[2] + 1) / 2, blocks = conv_winograd_blocks(p);
+  const index_t v_row = checked_mul(16 * blocks * blocks * (tw + 16), p.c_in);
   return v_row >= 0 && v_row <= (index_t(1) << 20) && p.out[1] < (index_t(1) << 40);
 }
 
 index_t conv_winograd_packed_size(const ConvParams& p) noexcept {
-  return 16 * round_up(p.c_out, 16) * p.c_in;
+  const index_t blocks = conv_winograd_blocks(p);
+  return 16 * round_up(p.c_out, 16) * p.c_in * blocks * blocks;
 }
 
 WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) noexcept {
   WinogradPlan plan;
   plan.tiles_h = (p.out[1] + 1) / 2;
   plan.tiles_w = (p.out[2] + 1) / 2;
-  const index_t tw = plan.tiles_w, rows = p.n * plan.tiles_h, c_in = p.c_in;
+  plan.blocks = conv_winograd_blocks(p);
+  plan.channels = p.c_in * plan.blocks * plan.blocks;
+  const index_t tw = plan.tiles_w, rows = p.n * plan.tiles_h, c_in = plan.channels;
   const index_t c_out16 = round_up(p.c_out, 16);
   // Band heights: V within kMaxVFloats and tasks of a few milliseconds, at least one row.
   index_t max_rows = 1;
@@ -92,9 +99,15 @@ WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) n
   if (plan.chunk < 16) plan.chunk = 16;
   if (plan.chunk > c_out16) plan.chunk = c_out16;
   // A strip row holds the patches of round_up(tw, 8) tiles (2 columns each, 2 more for the
-  // last), read 8 tiles at a time by 16-float loads from column 2i and 2i + 2.
-  plan.strip_w = round_up(2 * round_up(tw, 8) + 8, 16);
-  const index_t strips = 16 * 4 * plan.strip_w;
+  // last, 3 more per block to the right), read 8 tiles at a time by 16-float loads from column
+  // 2i and 2i + 2 (plus 3 per block).
+  plan.strip_w = round_up(2 * round_up(tw, 8) + 8 + 3 * (plan.blocks - 1), 16);
+  plan.strip_rows = 4 + 3 * (plan.blocks - 1);
+  // A task's strip holds the input rows under its band (or the band's longest run within one
+  // image); the rows' transforms, 4 vectors of round_up(tw, 8) per row and block column.
+  const index_t in_rows = 2 * (plan.band_rows - 1) + plan.strip_rows;
+  const index_t strips = round_up(in_rows * plan.strip_w, 16) +
+                         round_up(in_rows * plan.blocks * 4 * round_up(tw, 8), 16);
   plan.v_stride = round_up(c_in * plan.t_stride, 1024) + 16;
   plan.m_stride = round_up(plan.chunk * plan.t_stride, 1024) + 16;
   plan.scratch_floats = round_up(strips, 16) + 16 * plan.v_stride + 16 * plan.m_stride;

@@ -42,7 +42,16 @@ namespace cnncore {
 // never decides: it must not change the bits.
 bool conv_winograd_applies(const ConvParams& p) noexcept;
 
+// 3x3 sub-kernels per side: 1 for 3x3, 2 for 5x5 (the kernel split into four 3x3 blocks at
+// offsets 0 and 3, zero past its edge: 4 x 16 products per tile instead of 4 x 25 multiply-adds,
+// and every transform stays exact on small integers, which F(2x2, 5x5)'s sixths and
+// twenty-fourths would not); 0 where the method does not apply to the kernel's shape.
+index_t conv_winograd_blocks(const ConvParams& p) noexcept;
+
 struct WinogradPlan {
+  index_t blocks = 1;                // sub-kernels per side (conv_winograd_blocks)
+  index_t channels = 0;              // V's channels: c_in x blocks^2, block-major
+  index_t strip_rows = 4;            // input rows under a tile row: 4 + 3 (blocks - 1)
   index_t tiles_h = 0, tiles_w = 0;  // tiles per image: ceil(h_out / 2) x ceil(w_out / 2)
   index_t band_rows = 1;             // tile rows per task
   index_t tasks = 0;                 // ceil(n * tiles_h / band_rows)
@@ -59,7 +68,7 @@ struct WinogradPlan {
 // well a band's tiles fill them.
 WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) noexcept;
 
-// The transformed weights: U[xi][panel][c][16] (16 filters per panel, zero past c_out).
+// The transformed weights: U[xi][panel][block][c][16] (16 filters per panel, zero past c_out).
 index_t conv_winograd_packed_size(const ConvParams& p) noexcept;
 
 // AVX2/FMA (own flags; call only when the CPU has them).
@@ -67,7 +76,7 @@ void conv_winograd_pack_avx2(const ConvParams& p, const float* w, float* packed,
                              int threads) noexcept;
 // y for every image; false when some output came out NaN or infinite (y is then incomplete and
 // the caller recomputes it another way). scratch: threads * plan.scratch_floats floats plus
-// c_in int64 offsets' worth (2 * c_in floats) after them, 64-byte aligned.
+// plan.channels int64 offsets' worth (2 * plan.channels floats) after them, 64-byte aligned.
 bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const float* x,
                         const float* packed, const float* bias, float* y, float* scratch,
                         int threads, const FusedActivation* act = nullptr) noexcept;

@@ -42,19 +42,18 @@ inline void row_times_b(const float* s, __m256* t) {
   t[3] = _mm256_sub_ps(d1, d3);
 }
 
-// V = B^T d B for 8 tiles of one channel: s at column 2i of the first of the 4 strip rows (sw
-// floats apart); V[xi] stored at v + xi * vs (8 tiles).
-inline void input_transform8(const float* s, index_t sw, float* v, index_t vs) {
-  __m256 t0[4], t1[4], t2[4], t3[4];
-  row_times_b(s, t0);
-  row_times_b(s + sw, t1);
-  row_times_b(s + 2 * sw, t2);
-  row_times_b(s + 3 * sw, t3);
+// The rows' transforms t (row_times_b, kept per input row: t_k[j] at h + k * hrow + j * ht for the
+// patch's rows k = 0..3) combined down the columns: V = B^T d B for 8 tiles of one channel, V[xi]
+// stored at v + xi * vs.
+inline void columns_times_b(const float* h, index_t hrow, index_t ht, float* v, index_t vs) {
   for (int j = 0; j < 4; ++j) {
-    _mm256_storeu_ps(v + (0 + j) * vs, _mm256_sub_ps(t0[j], t2[j]));
-    _mm256_storeu_ps(v + (4 + j) * vs, _mm256_add_ps(t1[j], t2[j]));
-    _mm256_storeu_ps(v + (8 + j) * vs, _mm256_sub_ps(t2[j], t1[j]));
-    _mm256_storeu_ps(v + (12 + j) * vs, _mm256_sub_ps(t1[j], t3[j]));
+    const __m256 t0 = _mm256_loadu_ps(h + j * ht), t1 = _mm256_loadu_ps(h + hrow + j * ht);
+    const __m256 t2 = _mm256_loadu_ps(h + 2 * hrow + j * ht);
+    const __m256 t3 = _mm256_loadu_ps(h + 3 * hrow + j * ht);
+    _mm256_storeu_ps(v + (0 + j) * vs, _mm256_sub_ps(t0, t2));
+    _mm256_storeu_ps(v + (4 + j) * vs, _mm256_add_ps(t1, t2));
+    _mm256_storeu_ps(v + (8 + j) * vs, _mm256_sub_ps(t2, t1));
+    _mm256_storeu_ps(v + (12 + j) * vs, _mm256_sub_ps(t1, t3));
   }
 }
 
@@ -88,6 +87,24 @@ inline void output_transform8(const float* m, index_t ms, const __m256* bias, __
   row1[1] = _mm256_permute2f128_ps(lo1, hi1, 0x31);
 }
 
+// Stores the first n (0 to 7) floats of v at y.
+inline void store_first(float* y, __m256 v, index_t n) {
+  __m128 q = _mm256_castps256_ps128(v);
+  if (n >= 4) {
+    _mm_storeu_ps(y, q);
+    q = _mm256_extractf128_ps(v, 1);
+    y += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(y), q);
+    q = _mm_movehl_ps(q, q);
+    y += 2;
+    n -= 2;
+  }
+  if (n >= 1) _mm_store_ss(y, q);
+}
+
 // Stores the first `valid` (1 to 16) of the 16 floats r[0], r[1] at y, and ORs (r - r) of those
 // lanes into *bad (NaN there once any stored value was NaN or infinite).
 inline void store_row(float* y, const __m256* r, index_t valid, __m256* bad) {
@@ -97,12 +114,18 @@ inline void store_row(float* y, const __m256* r, index_t valid, __m256* bad) {
     *bad = _mm256_or_ps(*bad, _mm256_or_ps(_mm256_sub_ps(r[0], r[0]), _mm256_sub_ps(r[1], r[1])));
     return;
   }
+  // Not vmaskmovps: its stores are slow on AMD (a third of the 5x5 layer's time on 14x14
+  // planes, where every row ends in a partial vector).
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i n = _mm256_set1_epi32(static_cast<int>(valid));
   const __m256i m0 = _mm256_cmpgt_epi32(n, iota);
   const __m256i m1 = _mm256_cmpgt_epi32(n, _mm256_add_epi32(iota, _mm256_set1_epi32(8)));
-  _mm256_maskstore_ps(y, m0, r[0]);
-  _mm256_maskstore_ps(y + 8, m1, r[1]);
+  if (valid >= 8) {
+    _mm256_storeu_ps(y, r[0]);
+    store_first(y + 8, r[1], valid - 8);
+  } else {
+    store_first(y, r[0], valid);
+  }
   *bad = _mm256_or_ps(*bad, _mm256_and_ps(_mm256_sub_ps(r[0], r[0]), _mm256_castsi256_ps(m0)));
   *bad = _mm256_or_ps(*bad, _mm256_and_ps(_mm256_sub_ps(r[1], r[1]), _mm256_castsi256_ps(m1)));
 }
@@ -133,21 +156,31 @@ inline void weight_transform8(const __m256* g, float* u, index_t us) {
 void conv_winograd_pack_avx2(const ConvParams& p, const float* w, float* packed,
                              int threads) noexcept {
   const index_t c_in = p.c_in, c_out = p.c_out, panels = (c_out + 15) / 16;
-  const index_t xi_stride = panels * c_in * 16;  // floats between U[xi] and U[xi + 1]
-  // One task per panel: 16 filters x every channel, 8 filters at a time.
-  parallel_tasks(panels, threads_for(c_out * c_in * 64) > 1 ? threads : 1, [&](index_t panel, int) {
-    for (index_t c = 0; c < c_in; ++c)
+  const index_t kh = p.k[1], kw = p.k[2], blocks = conv_winograd_blocks(p);
+  const index_t channels = c_in * blocks * blocks;
+  const index_t xi_stride = panels * channels * 16;  // floats between U[xi] and U[xi + 1]
+  // One task per panel: 16 filters x every (block, channel), 8 filters at a time.
+  parallel_tasks(panels, threads_for(c_out * channels * 64) > 1 ? threads : 1, [&](index_t panel,
+                                                                                   int) {
+    for (index_t bc = 0; bc < channels; ++bc) {
+      const index_t b = bc / c_in, c = bc % c_in;
+      const index_t row0 = 3 * (b / blocks), col0 = 3 * (b % blocks);
       for (index_t half = 0; half < 2; ++half) {
         const index_t f0 = panel * 16 + half * 8;
         alignas(32) float g[9][8];
         for (int j = 0; j < 8; ++j) {
-          const float* wf = f0 + j < c_out ? w + ((f0 + j) * c_in + c) * 9 : nullptr;
-          for (int k = 0; k < 9; ++k) g[k][j] = wf ? wf[k] : 0.0f;
+          const float* wf = f0 + j < c_out ? w + ((f0 + j) * c_in + c) * kh * kw : nullptr;
+          for (index_t a = 0; a < 3; ++a)
+            for (index_t e = 0; e < 3; ++e) {
+              const bool inside = wf && row0 + a < kh && col0 + e < kw;
+              g[3 * a + e][j] = inside ? wf[(row0 + a) * kw + col0 + e] : 0.0f;
+            }
         }
         __m256 gv[9];
         for (int k = 0; k < 9; ++k) gv[k] = _mm256_load_ps(g[k]);
-        weight_transform8(gv, packed + (panel * c_in + c) * 16 + half * 8, xi_stride);
+        weight_transform8(gv, packed + (panel * channels + bc) * 16 + half * 8, xi_stride);
       }
+    }
   });
 }
 
@@ -157,10 +190,13 @@ bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const flo
   const index_t c_in = p.c_in, c_out = p.c_out, panels = (c_out + 15) / 16;
   const index_t h_in = p.in[1], w_in = p.in[2], h_out = p.out[1], w_out = p.out[2];
   const index_t th = plan.tiles_h, tw = plan.tiles_w, ts = plan.t_stride, sw = plan.strip_w;
-  const index_t rows = p.n * th;
+  const index_t rows = p.n * th, blocks = plan.blocks, channels = plan.channels;
+  const index_t srows = plan.strip_rows;
   const index_t v_xi = plan.v_stride, m_xi = plan.m_stride;
-  const index_t u_xi = panels * c_in * 16;
-  const index_t strips_floats = (16 * 4 * sw + 15) / 16 * 16;
+  const index_t u_xi = panels * channels * 16;
+  const index_t tw8 = (tw + 7) / 8 * 8, in_rows_max = 2 * (plan.band_rows - 1) + srows;
+  const index_t strip_floats = (in_rows_max * sw + 15) / 16 * 16;
+  const index_t rows_floats = (in_rows_max * blocks * 4 * tw8 + 15) / 16 * 16;
   const index_t v_floats = 16 * v_xi;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
   const bool avx512 = use_avx512();
@@ -168,50 +204,66 @@ bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const flo
   // Tap k of the product tiles is channel k of V: offsets shared by every thread, after the
   // threads' scratch.
   index_t* koff = reinterpret_cast<index_t*>(scratch + threads * plan.scratch_floats);
-  for (index_t c = 0; c < c_in; ++c) koff[c] = c * ts;
+  for (index_t c = 0; c < channels; ++c) koff[c] = c * ts;
   std::atomic<bool> non_finite{false};
 
   parallel_tasks(plan.tasks, threads, [&](index_t t, int tid) {
     if (non_finite.load(std::memory_order_relaxed)) return;
-    float* strips = scratch + tid * plan.scratch_floats;
-    float* v = strips + strips_floats;
+    float* strip = scratch + tid * plan.scratch_floats;
+    float* rowsb = strip + strip_floats;  // the input rows' transforms
+    float* v = rowsb + rows_floats;
     float* m = v + v_floats;
     const index_t g0 = t * plan.band_rows, g1 = wmin(g0 + plan.band_rows, rows);
     const index_t band = g1 - g0, T = band * tw;
-    // Input transform, 16 channels at a time: their 4 input rows of each tile row copied into
-    // zero-padded strips first, then transformed 8 tiles at a time. For each channel the tile
-    // rows go in order, so the last vector of a row (past its end) is overwritten by the next
-    // row's first.
-    for (index_t c0 = 0; c0 < c_in; c0 += 16) {
-      const index_t cn = wmin(16, c_in - c0);
-      for (index_t rr = 0; rr < band; ++rr) {
-        const index_t g = g0 + rr, n = g / th, r = g % th;
-        for (index_t cc = 0; cc < cn; ++cc) {
-          const float* xc = x + (n * c_in + c0 + cc) * h_in * w_in;
-          for (index_t a = 0; a < 4; ++a) {
-            const index_t ih = 2 * r - p.pad[1] + a;
-            padded_row(strips + (cc * 4 + a) * sw, sw,
-                       ih >= 0 && ih < h_in ? xc + ih * w_in : nullptr, w_in, p.pad[2]);
-          }
+    // Input transform, channel by channel, for each run of the band's tile rows that lie in one
+    // image: the input rows under the run copied into a zero-padded strip; each row's transform
+    // (row_times_b, for every 8 tiles and every block column: block column bw reads 3 bw columns
+    // right) kept, since a row serves up to four patches (two tile rows, two block rows); then
+    // each tile row's patches combined down the columns (block row bh: 3 bh rows down). For
+    // each V channel the tile rows go in order, so the last vector of a row (past its end) is
+    // overwritten by the next row's first.
+    for (index_t c = 0; c < c_in; ++c)
+      for (index_t rr0 = 0; rr0 < band;) {
+        const index_t n = (g0 + rr0) / th, r0 = (g0 + rr0) % th;
+        const index_t run = wmin(band - rr0, th - r0);  // tile rows of image n in the band
+        const index_t in_rows = 2 * (run - 1) + srows;
+        const float* xc = x + (n * c_in + c) * h_in * w_in;
+        for (index_t a = 0; a < in_rows; ++a) {
+          const index_t ih = 2 * r0 - p.pad[1] + a;
+          padded_row(strip + a * sw, sw, ih >= 0 && ih < h_in ? xc + ih * w_in : nullptr, w_in,
+                     p.pad[2]);
         }
-        for (index_t cc = 0; cc < cn; ++cc)
-          for (index_t i = 0; i < tw; i += 8)
-            input_transform8(strips + cc * 4 * sw + 2 * i, sw, v + (c0 + cc) * ts + rr * tw + i,
-                             v_xi);
+        for (index_t a = 0; a < in_rows; ++a)
+          for (index_t bw = 0; bw < blocks; ++bw)
+            for (index_t i = 0; i < tw; i += 8) {
+              __m256 t[4];
+              row_times_b(strip + a * sw + 3 * bw + 2 * i, t);
+              float* ha = rowsb + ((a * blocks + bw) * 4) * tw8 + i;
+              for (int j = 0; j < 4; ++j) _mm256_storeu_ps(ha + j * tw8, t[j]);
+            }
+        for (index_t b = 0; b < blocks * blocks; ++b)  // each V row written front to back
+          for (index_t rr = rr0; rr < rr0 + run; ++rr) {
+            const index_t a0 = 2 * (rr - rr0) + 3 * (b / blocks);
+            const float* hb = rowsb + ((a0 * blocks + b % blocks) * 4) * tw8;
+            float* vb = v + (b * c_in + c) * ts + rr * tw;
+            for (index_t i = 0; i < tw; i += 8)
+              columns_times_b(hb + i, blocks * 4 * tw8, tw8, vb + i, v_xi);
+          }
+        rr0 += run;
       }
-    }
     __m256 bad = _mm256_setzero_ps();
     for (index_t f0 = 0; f0 < c_out; f0 += plan.chunk) {
       const index_t nf = wmin(plan.chunk, c_out - f0);
       // The 16 products for the chunk's filters: M[xi][f][tile].
       for (index_t xi = 0; xi < 16; ++xi) {
-        const float* u = packed + xi * u_xi + (f0 / 16) * c_in * 16;
+        const float* u = packed + xi * u_xi + (f0 / 16) * channels * 16;
+        float* mx = m + xi * m_xi;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
         if (avx512)
-          conv_rows_band_avx512(v + xi * v_xi, koff, c_in, T, u, nf, nullptr, m + xi * m_xi, ts);
+          conv_rows_band_avx512(v + xi * v_xi, koff, channels, T, u, nf, nullptr, mx, ts);
         else
 #endif
-          conv_rows_band_avx2(v + xi * v_xi, koff, c_in, T, u, nf, nullptr, m + xi * m_xi, ts);
+          conv_rows_band_avx2(v + xi * v_xi, koff, channels, T, u, nf, nullptr, mx, ts);
       }
       // Output transform, bias, and the activation on each filter's row pair.
       for (index_t fl = 0; fl < nf; ++fl) {

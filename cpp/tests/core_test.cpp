@@ -109,9 +109,9 @@ static void direct_vs_reference() {
   }
 }
 
-// 3x3 float convolutions with enough channels for Winograd's F(2x2, 3x3) where the CPU has AVX2
-// (conv_winograd.h), paddings from a crop of one to two, against the reference: small integers
-// keep every transform exact, so the results must be equal.
+// 3x3 and 5x5 float convolutions with enough channels for Winograd's F(2x2, 3x3) where the CPU
+// has AVX2 (conv_winograd.h), paddings from a crop of one to two, against the reference: small
+// integers keep every transform exact, so the results must be equal.
 static void fast_float_vs_reference() {
   std::mt19937_64 rng(11);
   auto pick = [&](index_t lo, index_t hi) {
@@ -122,15 +122,16 @@ static void fast_float_vs_reference() {
     p.n = pick(1, 2);
     p.c_in = pick(32, 40);
     p.c_out = pick(32, 50);
+    const index_t k = trial % 2 ? 5 : 3;
     for (int d = 1; d < 3; ++d) {
       p.in[d] = pick(8, 21);
-      p.k[d] = 3;
+      p.k[d] = k;
       p.pad[d] = pick(-1, 2);
-      p.out[d] = p.in[d] + 2 * p.pad[d] - 2 - pick(0, 1);  // the trailing padding: 0 or 1 less
+      p.out[d] = p.in[d] + 2 * p.pad[d] - (k - 1) - pick(0, 1);  // trailing padding: 0 or 1 less
     }
     cnncore::validate(p, "test");
     const index_t nx = p.n * p.c_in * p.in[1] * p.in[2];
-    const index_t nw = p.c_out * p.c_in * 9, ny = p.n * p.c_out * p.out[1] * p.out[2];
+    const index_t nw = p.c_out * p.c_in * k * k, ny = p.n * p.c_out * p.out[1] * p.out[2];
     std::vector<float> x(nx), w(nw), b(p.c_out), y1(ny), y2(ny);
     std::uniform_int_distribution<int> v(-4, 4);
     for (auto& e : x) e = static_cast<float>(v(rng));
