@@ -20,8 +20,9 @@ t threads, ONNX Runtime sessions built per t):
 2. Time, round-robin (see time_round_robin); report the MEDIAN per-call time.
 
 Reported per row: time (us for the tiny workloads) and its spread (half the interquartile range),
-GFLOP/s = 2*MACs/time for convolutions or GB/s = (input + output bytes)/time for memory-bound
-workloads, % of this machine's FMA peak or DRAM triad bandwidth at t threads (measured by peak.cpp),
+GFLOP/s = 2*MACs/time for convolutions (the direct method's MACs: cnncore's Winograd kernels for
+3x3 and 5x5 layers do fewer, so their "% peak" can pass 100) or GB/s = (input + output bytes)/time
+for memory-bound workloads, % of this machine's FMA peak or DRAM triad bandwidth at t threads (measured by peak.cpp),
 cnncore / best peer (the fastest validated of torch, onnxruntime and opencv; scipy and the numpy
 reference are shown for orientation only), and cnncore's speedup over 1 thread. Then the issue's
 targets, each PASS or MISS.
@@ -824,8 +825,9 @@ def main(argv=None):
             "Median per-call times; the implementations are timed round-robin in one process on "
             "the same data; `±` is half the interquartile range of the samples. `cnncore / best "
             "peer` divides by the fastest of torch, onnxruntime and opencv that passed validation "
-            "(scipy and the numpy reference are listed but are not peers). GFLOP/s = 2*MACs/time; "
-            "GB/s = (input + output bytes)/time; % peak: of the FMA peak or the triad bandwidth at "
+            "(scipy and the numpy reference are listed but are not peers). GFLOP/s = 2*MACs/time, "
+            "counting the direct method's MACs (cnncore's Winograd kernels, on the 3x3 and 5x5 "
+            "layers, do fewer: their % of peak can pass 100); GB/s = (input + output bytes)/time; % peak: of the FMA peak or the triad bandwidth at "
             "that thread count. `check`: max abs difference / max abs output, against cnncore "
             "(cnncore: against the implementation named). Rows noted `busy machine` were timed "
             "while other processes used that many CPUs.", "",
