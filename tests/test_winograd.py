@@ -1,8 +1,8 @@
 """3x3 and 5x5 convolutions by Winograd's F(2x2, 3x3) (cpp/core/conv_winograd.h).
 
 It runs where the kernel is 3x3 (or 5x5, split into four 3x3 blocks) with unit strides and
-dilations, one group, at least 8 channels in and out and 64 output pixels per image, at the avx2
-and avx512 levels. Checked here: the values
+dilations, one group, at least 16 channels in and out and output planes of at least 100 pixels
+(784 for 5x5), at the avx2 and avx512 levels. Checked here: the values
 against the float64 reference over plane sizes (odd ones, rows of one tile, bands of many), paddings
 and batches at every level; integer data exactly; the bits independent of the thread count and of
 the batch; a NaN, an infinity or an overflow in the transforms handed over to the GEMM kernels, so
@@ -27,26 +27,25 @@ CASES = [
     (1, 32, 32, (16, 16), 1),
     (3, 33, 47, (9, 13), 1),        # odd planes: a last tile row and column of one output
     (1, 64, 40, (19, 18), 0),
-    (3, 40, 72, (7, 11), 2),
+    (3, 40, 72, (7, 13), 2),
     (1, 32, 33, (1, 300), 1),       # one output row: tiles of which half is cut
     (1, 48, 32, (300, 1), 1),       # one output column: one tile per tile row
     (1, 32, 64, (23, 23), ((2, 0), (0, 1))),
     (2, 32, 32, (16, 16), "same"),
-    (4, 32, 32, (8, 8), 1),
+    (4, 32, 32, (10, 10), 1),
     (2, 130, 36, (14, 14), 1),      # channels past a 16-channel block
     (1, 32, 32, (4, 600), 1),       # long rows: one tile row a band
     (1, 36, 50, (61, 45), 1),       # many bands
-    (2, 8, 8, (10, 10), 1),         # the fewest channels
-    (1, 8, 21, (8, 8), 1),          # the smallest plane
+    (2, 16, 16, (12, 12), 1),       # the fewest channels
+    (1, 16, 21, (10, 10), 1),       # the smallest plane
 ]
 # 5x5 kernels: (batch, c_in, c_out, input plane, padding)
 CASES5 = [
-    (2, 16, 32, (14, 14), 2),       # the lecture's second layer
-    (1, 8, 9, (9, 13), 2),
-    (3, 12, 40, (11, 8), ((1, 3), (2, 0))),
-    (1, 16, 16, (30, 7), 0),
-    (1, 8, 8, (8, 8), 2),
-    (2, 33, 17, (5, 40), 2),
+    (2, 16, 32, (28, 28), 2),
+    (1, 16, 17, (29, 33), 2),
+    (3, 17, 40, (30, 31), ((1, 3), (2, 0))),
+    (1, 16, 16, (32, 32), 0),       # the smallest plane: 28 x 28
+    (2, 33, 17, (8, 120), 2),
 ]
 
 

@@ -33,13 +33,11 @@
 
 namespace cnncore {
 
-// 3x3 kernels, unit strides and dilations, one group, 2-D, float32, at least 8 input and 8
-// output channels and 64 output pixels per image; rows short enough for a band of one tile row to
-// keep its transformed input within a few megabytes. Below those sizes the transforms weigh more
-// than the products save (measured at one thread against the GEMM tiles: 64 -> 64 on 56x56 1.54
-// against 2.26 ms, 8 -> 16 on 28x28 25 against 43 us, 16 -> 16 on 8x8 8 against 26 us, but
-// 4 -> 8 on 28x28 33 against 35 and 3 -> 64 on 224x224 3.4 against 2.7 ms). The batch size
-// never decides: it must not change the bits.
+// 3x3 and 5x5 kernels, unit strides and dilations, one group, 2-D, float32, at least 16 input and
+// 16 output channels, output planes of at least 100 pixels (3x3) or 784 (5x5); rows short enough
+// for a band of one tile row to keep its transformed input within a few megabytes. Below those
+// sizes the transforms weigh more than the products save (measurements in conv_winograd.cpp).
+// The batch size never decides: it must not change the bits.
 bool conv_winograd_applies(const ConvParams& p) noexcept;
 
 // 3x3 sub-kernels per side: 1 for 3x3, 2 for 5x5 (the kernel split into four 3x3 blocks at
