@@ -360,8 +360,8 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
   // mapping (and faulting in) fresh ones every time.
   thread_local AlignedFloats packed, scratch;
   if (allow_special && conv_winograd_applies(p)) {
-    // The weights' transform is redone at every call (a few percent of the products where the
-    // method applies); a NaN or infinity in an output sends the call to the GEMM below.
+    // The weights' transform is redone at every call unless the caller kept it (the network
+    // engine does); a NaN or infinity in an output sends the call to the GEMM below.
     const WinogradPlan wplan = conv_winograd_plan(p, threads, use_avx512() ? 16 : 8);
     if (!winograd) {
       if (packed.size() < conv_winograd_packed_size(p)) packed.resize(conv_winograd_packed_size(p));
