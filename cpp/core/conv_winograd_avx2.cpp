@@ -11,7 +11,7 @@
 #include <atomic>
 
 #include "conv_gemm.h"
-#include "conv_strips_avx2.h"
+#include "conv_avx2_helpers.h"
 #include "cpu.h"
 
 namespace cnncore {
@@ -167,17 +167,27 @@ void conv_winograd_pack_avx2(const ConvParams& p, const float* w, float* packed,
       const index_t row0 = 3 * (b / blocks), col0 = 3 * (b % blocks);
       for (index_t half = 0; half < 2; ++half) {
         const index_t f0 = panel * 16 + half * 8;
-        alignas(32) float g[9][8];
-        for (int j = 0; j < 8; ++j) {
-          const float* wf = f0 + j < c_out ? w + ((f0 + j) * c_in + c) * kh * kw : nullptr;
-          for (index_t a = 0; a < 3; ++a)
-            for (index_t e = 0; e < 3; ++e) {
-              const bool inside = wf && row0 + a < kh && col0 + e < kw;
-              g[3 * a + e][j] = inside ? wf[(row0 + a) * kw + col0 + e] : 0.0f;
-            }
-        }
         __m256 gv[9];
-        for (int k = 0; k < 9; ++k) gv[k] = _mm256_load_ps(g[k]);
+        if (blocks == 1 && f0 + 8 <= c_out) {
+          // 8 whole 3x3 filters: their first 8 taps transposed in registers, the ninth gathered.
+          const float* w0 = w + (f0 * c_in + c) * 9;
+          const index_t fs = c_in * 9;  // floats between two filters
+          for (int j = 0; j < 8; ++j) gv[j] = _mm256_loadu_ps(w0 + j * fs);
+          transpose8(gv);
+          gv[8] = _mm256_setr_ps(w0[8], w0[fs + 8], w0[2 * fs + 8], w0[3 * fs + 8],
+                                 w0[4 * fs + 8], w0[5 * fs + 8], w0[6 * fs + 8], w0[7 * fs + 8]);
+        } else {
+          alignas(32) float g[9][8];
+          for (int j = 0; j < 8; ++j) {
+            const float* wf = f0 + j < c_out ? w + ((f0 + j) * c_in + c) * kh * kw : nullptr;
+            for (index_t a = 0; a < 3; ++a)
+              for (index_t e = 0; e < 3; ++e) {
+                const bool inside = wf && row0 + a < kh && col0 + e < kw;
+                g[3 * a + e][j] = inside ? wf[(row0 + a) * kw + col0 + e] : 0.0f;
+              }
+          }
+          for (int k = 0; k < 9; ++k) gv[k] = _mm256_load_ps(g[k]);
+        }
         weight_transform8(gv, packed + (panel * channels + bc) * 16 + half * 8, xi_stride);
       }
     }
