@@ -1,4 +1,5 @@
-// conv_winograd.cpp - where F(2x2, 3x3) applies and how a call is cut into bands (conv_winograd.h).
+// conv_winograd.cpp - where Winograd's F(2x2, 3x3) and F(2x2, 5x5) apply and how a call is cut
+// into bands (conv_winograd.h).
 #include "conv_winograd.h"
 
 #include "conv_gemm.h"
@@ -25,47 +26,47 @@ index_t covered_lanes(index_t Q, index_t vec) noexcept {
 
 }  // namespace
 
-index_t conv_winograd_blocks(const ConvParams& p) noexcept {
-  return p.k[1] == p.k[2] && (p.k[1] == 3 || p.k[1] == 5) ? (p.k[1] + 2) / 3 : 0;
+index_t conv_winograd_alpha(const ConvParams& p) noexcept {
+  return p.k[1] == p.k[2] && (p.k[1] == 3 || p.k[1] == 5) ? p.k[1] + 1 : 0;
 }
 
 bool conv_winograd_applies(const ConvParams& p) noexcept {
   if (p.groups != 1 || p.c_in < 16 || p.c_out < 16) return false;
   if (p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1 || p.pad[0] != 0) return false;
-  if (conv_winograd_blocks(p) == 0 || p.stride[1] != 1 || p.stride[2] != 1 || p.dil[1] != 1 ||
+  if (conv_winograd_alpha(p) == 0 || p.stride[1] != 1 || p.stride[2] != 1 || p.dil[1] != 1 ||
       p.dil[2] != 1)
     return false;
   // Not on small planes, where the transforms' edges, the lanes a plane's few tiles leave empty
   // and the weights' transform outweigh the savings. Judged per image (the batch size must not
   // change the method, nor so the bits), from single images (the worst case) timed against the
   // GEMM tiles at one thread: 3x3 64 -> 64 on 14x14 0.91 of the GEMM's time and 32 -> 32 on 28x28
-  // 0.74, but 16 -> 16 on 8x8 1.23; 5x5 32 -> 32 on 28x28 0.86, but 16 -> 32 on 14x14 (the
-  // lecture's second layer) 1.36, and at batch 1 in the lecture's network 1.3.
+  // 0.74, but 16 -> 16 on 8x8 1.23; 5x5 16 -> 32 on 14x14 (the lecture's second layer) 0.89,
+  // 64 -> 64 on 14x14 0.88, 16 -> 32 on 28x28 0.66 (at batch 64, the lecture's layer: 0.67).
   const index_t pixels = checked_mul(p.out[1], p.out[2]);
-  if (pixels >= 0 && pixels < (p.k[1] == 3 ? 100 : 784)) return false;
-  // One tile row's V (16 x c_in x blocks x its tiles and slack) within 4 MB.
-  const index_t tw = (p.out[2] + 1) / 2, blocks = conv_winograd_blocks(p);
-  const index_t v_row = checked_mul(16 * blocks * blocks * (tw + 16), p.c_in);
+  if (pixels >= 0 && pixels < 100) return false;
+  // One tile row's V (alpha^2 x c_in x its tiles and slack) within 4 MB.
+  const index_t tw = (p.out[2] + 1) / 2, alpha = conv_winograd_alpha(p);
+  const index_t v_row = checked_mul(alpha * alpha * (tw + 16), p.c_in);
   return v_row >= 0 && v_row <= (index_t(1) << 20) && p.out[1] < (index_t(1) << 40);
 }
 
 index_t conv_winograd_packed_size(const ConvParams& p) noexcept {
-  const index_t blocks = conv_winograd_blocks(p);
-  return 16 * round_up(p.c_out, 16) * p.c_in * blocks * blocks;
+  const index_t alpha = conv_winograd_alpha(p);
+  return alpha * alpha * round_up(p.c_out, 16) * p.c_in;
 }
 
 WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) noexcept {
   WinogradPlan plan;
   plan.tiles_h = (p.out[1] + 1) / 2;
   plan.tiles_w = (p.out[2] + 1) / 2;
-  plan.blocks = conv_winograd_blocks(p);
-  plan.channels = p.c_in * plan.blocks * plan.blocks;
-  const index_t tw = plan.tiles_w, rows = p.n * plan.tiles_h, c_in = plan.channels;
+  plan.alpha = conv_winograd_alpha(p);
+  const index_t xi = plan.alpha * plan.alpha;
+  const index_t tw = plan.tiles_w, rows = p.n * plan.tiles_h, c_in = p.c_in;
   const index_t c_out16 = round_up(p.c_out, 16);
   // Band heights: V within kMaxVFloats and tasks of a few milliseconds, at least one row.
   index_t max_rows = 1;
-  while (max_rows < rows && 16 * c_in * ((max_rows + 1) * tw + 16) <= kMaxVFloats &&
-         (max_rows + 1) * tw * 16 * c_in * c_out16 <= 64 * kTaskWork)
+  while (max_rows < rows && xi * c_in * ((max_rows + 1) * tw + 16) <= kMaxVFloats &&
+         (max_rows + 1) * tw * xi * c_in * c_out16 <= 64 * kTaskWork)
     ++max_rows;
   // Among them, the one with the shortest estimated run. A task costs the product tiles' lanes
   // (partial vectors cost whole ones) plus 16 for what it does once (it streams all the
@@ -99,22 +100,20 @@ WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) n
   // V and M rows: the band's tiles, then room for the input transform's last vector (8 tiles
   // past a row's end) and the product tiles' reads of a band shorter than a vector.
   plan.t_stride = round_up(plan.band_rows * tw + 16, 16);
-  plan.chunk = kMaxMFloats / (16 * plan.t_stride) / 16 * 16;
+  plan.chunk = kMaxMFloats / (xi * plan.t_stride) / 16 * 16;
   if (plan.chunk < 16) plan.chunk = 16;
   if (plan.chunk > c_out16) plan.chunk = c_out16;
-  // A strip row holds the patches of round_up(tw, 8) tiles (2 columns each, 2 more for the
-  // last, 3 more per block to the right), read 8 tiles at a time by 16-float loads from column
-  // 2i and 2i + 2 (plus 3 per block).
-  plan.strip_w = round_up(2 * round_up(tw, 8) + 8 + 3 * (plan.blocks - 1), 16);
-  plan.strip_rows = 4 + 3 * (plan.blocks - 1);
+  // A strip row holds the patches of round_up(tw, 8) tiles (2 columns each, alpha - 2 more for
+  // the last), read 8 tiles at a time by 16-float loads from columns 2i, 2i + 2 (, 2i + 4).
+  plan.strip_w = round_up(2 * round_up(tw, 8) + 8, 16);
   // A task's strip holds the input rows under its band (or the band's longest run within one
-  // image); the rows' transforms, 4 vectors of round_up(tw, 8) per row and block column.
-  const index_t in_rows = 2 * (plan.band_rows - 1) + plan.strip_rows;
+  // image); then the rows' transforms, alpha vectors of round_up(tw, 8) per row.
+  const index_t in_rows = 2 * (plan.band_rows - 1) + plan.alpha;
   const index_t strips = round_up(in_rows * plan.strip_w, 16) +
-                         round_up(in_rows * plan.blocks * 4 * round_up(tw, 8), 16);
+                         round_up(in_rows * plan.alpha * round_up(tw, 8), 16);
   plan.v_stride = round_up(c_in * plan.t_stride, 1024) + 16;
   plan.m_stride = round_up(plan.chunk * plan.t_stride, 1024) + 16;
-  plan.scratch_floats = round_up(strips, 16) + 16 * plan.v_stride + 16 * plan.m_stride;
+  plan.scratch_floats = strips + xi * plan.v_stride + xi * plan.m_stride;
   return plan;
 }
 

@@ -1,17 +1,18 @@
 // conv_winograd_avx2.cpp - the transforms and the driver of conv_winograd.h (AVX2/FMA).
 //
 // Compiled with -mavx2 -mfma and reached only through run-time dispatch; helpers live in an
-// anonymous namespace (see conv_gemm_avx2.cpp). The 16 products run on the shifted-copies
-// kernels' tiles (AVX2 or AVX-512, conv_gemm.h): tap k of those tiles is channel c here, and
-// their flat run of pixels is the band's run of tiles.
+// anonymous namespace (see conv_gemm_avx2.cpp). The A x A products (A = 4 for F(2x2, 3x3), 6 for
+// F(2x2, 5x5)) run on the shifted-copies kernels' tiles (AVX2 or AVX-512, conv_gemm.h): tap k of
+// those tiles is channel c here, and their flat run of pixels is the band's run of tiles. Every
+// transform works on 8 tiles at once, one vector per entry of their patches.
 #include "conv_winograd.h"
 
 #include <immintrin.h>
 
 #include <atomic>
 
-#include "conv_gemm.h"
 #include "conv_avx2_helpers.h"
+#include "conv_gemm.h"
 #include "cpu.h"
 
 namespace cnncore {
@@ -19,6 +20,72 @@ namespace cnncore {
 namespace {
 
 inline index_t wmin(index_t a, index_t b) { return a < b ? a : b; }
+
+inline __m256 fma8(float a, __m256 b, __m256 c) { return _mm256_fmadd_ps(_mm256_set1_ps(a), b, c); }
+
+// The 1-D transforms of F(2, r), A = r + 1 points (0, 1, -1 for r = 3; 0, 1, -1, 2, -2 for
+// r = 5; and infinity), on vectors of 8 tiles:
+//   bt: o = B^T d (A inputs, A outputs), at: y = A^T m (A inputs, 2 outputs),
+//   g: u = G w (r inputs, A outputs).
+template <int A>
+struct Transforms;
+
+template <>
+struct Transforms<4> {
+  static void bt(const __m256* d, __m256* o) {
+    o[0] = _mm256_sub_ps(d[0], d[2]);
+    o[1] = _mm256_add_ps(d[1], d[2]);
+    o[2] = _mm256_sub_ps(d[2], d[1]);
+    o[3] = _mm256_sub_ps(d[1], d[3]);
+  }
+  static void at(const __m256* m, __m256* y) {
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]);
+    y[1] = _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]);
+  }
+  static void g(const __m256* w, __m256* u) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    u[0] = w[0];
+    u[1] = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(w[0], w[1]), w[2]), half);
+    u[2] = _mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(w[0], w[1]), w[2]), half);
+    u[3] = w[2];
+  }
+};
+
+template <>
+struct Transforms<6> {
+  // B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+  //        0 4 0 -5 0 1]
+  static void bt(const __m256* d, __m256* o) {
+    const __m256 p = fma8(-4.0f, d[2], d[4]), q = fma8(-4.0f, d[1], d[3]);
+    const __m256 r = _mm256_sub_ps(d[4], d[2]), s = _mm256_sub_ps(d[3], d[1]);
+    o[0] = fma8(4.0f, d[0], fma8(-5.0f, d[2], d[4]));
+    o[1] = _mm256_add_ps(p, q);
+    o[2] = _mm256_sub_ps(p, q);
+    o[3] = fma8(2.0f, s, r);
+    o[4] = fma8(-2.0f, s, r);
+    o[5] = fma8(4.0f, d[1], fma8(-5.0f, d[3], d[5]));
+  }
+  // A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1]
+  static void at(const __m256* m, __m256* y) {
+    y[0] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(m[1], m[2]), _mm256_add_ps(m[3], m[4])), m[0]);
+    y[1] = _mm256_add_ps(fma8(2.0f, _mm256_sub_ps(m[3], m[4]), _mm256_sub_ps(m[1], m[2])), m[5]);
+  }
+  // G = [1/4 0 0 0 0; -1/6 (x5); -1/6 1/6 -1/6 1/6 -1/6; (1 2 4 8 16)/24; (1 -2 4 -8 16)/24;
+  //      0 0 0 0 1]
+  static void g(const __m256* w, __m256* u) {
+    const __m256 se = _mm256_add_ps(_mm256_add_ps(w[0], w[2]), w[4]);
+    const __m256 so = _mm256_add_ps(w[1], w[3]);
+    const __m256 pe = fma8(16.0f, w[4], fma8(4.0f, w[2], w[0]));
+    const __m256 po = fma8(8.0f, w[3], _mm256_mul_ps(_mm256_set1_ps(2.0f), w[1]));
+    const __m256 sixth = _mm256_set1_ps(-1.0f / 6.0f), twentyfourth = _mm256_set1_ps(1.0f / 24.0f);
+    u[0] = _mm256_mul_ps(w[0], _mm256_set1_ps(0.25f));
+    u[1] = _mm256_mul_ps(_mm256_add_ps(se, so), sixth);
+    u[2] = _mm256_mul_ps(_mm256_sub_ps(se, so), sixth);
+    u[3] = _mm256_mul_ps(_mm256_add_ps(pe, po), twentyfourth);
+    u[4] = _mm256_mul_ps(_mm256_sub_ps(pe, po), twentyfourth);
+    u[5] = w[4];
+  }
+};
 
 // Lanes 0, 2, ..., 14 and 1, 3, ..., 15 of the 16 floats at s.
 inline void even_odd(const float* s, __m256* even, __m256* odd) {
@@ -30,57 +97,52 @@ inline void even_odd(const float* s, __m256* even, __m256* odd) {
   *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-// One row of 8 patches (tiles i..i+7, columns 2i..2i+3 each; s at column 2i), times B:
-// t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3.
-inline void row_times_b(const float* s, __m256* t) {
-  __m256 d0, d1, d2, d3;
-  even_odd(s, &d0, &d1);
-  even_odd(s + 2, &d2, &d3);
-  t[0] = _mm256_sub_ps(d0, d2);
-  t[1] = _mm256_add_ps(d1, d2);
-  t[2] = _mm256_sub_ps(d2, d1);
-  t[3] = _mm256_sub_ps(d1, d3);
+// One input row under 8 tiles (tile i's patch: columns 2i .. 2i + A - 1; s at column 2i of the
+// first), times B: its A vectors stored at h + j * hs.
+template <int A>
+inline void row_times_b(const float* s, float* h, index_t hs) {
+  __m256 d[A], t[A];
+  for (int k = 0; k < A; k += 2) even_odd(s + k, &d[k], &d[k + 1]);
+  Transforms<A>::bt(d, t);
+  for (int j = 0; j < A; ++j) _mm256_storeu_ps(h + j * hs, t[j]);
 }
 
-// The rows' transforms t (row_times_b, kept per input row: t_k[j] at h + k * hrow + j * ht for the
-// patch's rows k = 0..3) combined down the columns: V = B^T d B for 8 tiles of one channel, V[xi]
-// stored at v + xi * vs.
+// The rows' transforms (t_k[j] at h + k * hrow + j * ht for the patch's rows k) combined down the
+// columns: V = B^T d B for 8 tiles of one channel, V[A i + j] stored at v + (A i + j) * vs.
+template <int A>
 inline void columns_times_b(const float* h, index_t hrow, index_t ht, float* v, index_t vs) {
-  for (int j = 0; j < 4; ++j) {
-    const __m256 t0 = _mm256_loadu_ps(h + j * ht), t1 = _mm256_loadu_ps(h + hrow + j * ht);
-    const __m256 t2 = _mm256_loadu_ps(h + 2 * hrow + j * ht);
-    const __m256 t3 = _mm256_loadu_ps(h + 3 * hrow + j * ht);
-    _mm256_storeu_ps(v + (0 + j) * vs, _mm256_sub_ps(t0, t2));
-    _mm256_storeu_ps(v + (4 + j) * vs, _mm256_add_ps(t1, t2));
-    _mm256_storeu_ps(v + (8 + j) * vs, _mm256_sub_ps(t2, t1));
-    _mm256_storeu_ps(v + (12 + j) * vs, _mm256_sub_ps(t1, t3));
+  for (int j = 0; j < A; ++j) {
+    __m256 t[A], o[A];
+    for (int k = 0; k < A; ++k) t[k] = _mm256_loadu_ps(h + k * hrow + j * ht);
+    Transforms<A>::bt(t, o);
+    for (int i = 0; i < A; ++i) _mm256_storeu_ps(v + (A * i + j) * vs, o[i]);
   }
 }
 
 // Y = A^T M A for 8 tiles of one filter (M[xi] at m + xi * ms), plus the bias (if any): the two
 // output rows of the 8 tiles, each 16 floats (tile i's two columns side by side).
+template <int A>
 inline void output_transform8(const float* m, index_t ms, const __m256* bias, __m256* row0,
                               __m256* row1) {
-  __m256 s0[4], s1[4];
-  for (int j = 0; j < 4; ++j) {
-    const __m256 m0 = _mm256_loadu_ps(m + (0 + j) * ms), m1 = _mm256_loadu_ps(m + (4 + j) * ms);
-    const __m256 m2 = _mm256_loadu_ps(m + (8 + j) * ms), m3 = _mm256_loadu_ps(m + (12 + j) * ms);
-    s0[j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-    s1[j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+  __m256 s0[A], s1[A];  // A^T M: 2 x A
+  for (int j = 0; j < A; ++j) {
+    __m256 col[A], y[2];
+    for (int k = 0; k < A; ++k) col[k] = _mm256_loadu_ps(m + (A * k + j) * ms);
+    Transforms<A>::at(col, y);
+    s0[j] = y[0];
+    s1[j] = y[1];
   }
-  __m256 y00 = _mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]);
-  __m256 y01 = _mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]);
-  __m256 y10 = _mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]);
-  __m256 y11 = _mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]);
-  if (bias) {
-    y00 = _mm256_add_ps(y00, *bias);
-    y01 = _mm256_add_ps(y01, *bias);
-    y10 = _mm256_add_ps(y10, *bias);
-    y11 = _mm256_add_ps(y11, *bias);
-  }
-  // Interleave the columns: [y00_0 y01_0 y00_1 y01_1 ...].
-  const __m256 lo0 = _mm256_unpacklo_ps(y00, y01), hi0 = _mm256_unpackhi_ps(y00, y01);
-  const __m256 lo1 = _mm256_unpacklo_ps(y10, y11), hi1 = _mm256_unpackhi_ps(y10, y11);
+  __m256 y0[2], y1[2];  // (A^T M) A: rows 0 and 1, columns 0 and 1
+  Transforms<A>::at(s0, y0);
+  Transforms<A>::at(s1, y1);
+  if (bias)
+    for (int i = 0; i < 2; ++i) {
+      y0[i] = _mm256_add_ps(y0[i], *bias);
+      y1[i] = _mm256_add_ps(y1[i], *bias);
+    }
+  // Interleave the columns: [y_0 of tile 0, y_1 of tile 0, y_0 of tile 1, ...].
+  const __m256 lo0 = _mm256_unpacklo_ps(y0[0], y0[1]), hi0 = _mm256_unpackhi_ps(y0[0], y0[1]);
+  const __m256 lo1 = _mm256_unpacklo_ps(y1[0], y1[1]), hi1 = _mm256_unpackhi_ps(y1[0], y1[1]);
   row0[0] = _mm256_permute2f128_ps(lo0, hi0, 0x20);
   row0[1] = _mm256_permute2f128_ps(lo0, hi0, 0x31);
   row1[0] = _mm256_permute2f128_ps(lo1, hi1, 0x20);
@@ -114,8 +176,8 @@ inline void store_row(float* y, const __m256* r, index_t valid, __m256* bad) {
     *bad = _mm256_or_ps(*bad, _mm256_or_ps(_mm256_sub_ps(r[0], r[0]), _mm256_sub_ps(r[1], r[1])));
     return;
   }
-  // Not vmaskmovps: its stores are slow on AMD (a third of the 5x5 layer's time on 14x14
-  // planes, where every row ends in a partial vector).
+  // Not vmaskmovps: its stores are slow on AMD (a third of a 5x5 layer's time on 14x14 planes,
+  // where every row ends in a partial vector).
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i n = _mm256_set1_epi32(static_cast<int>(valid));
   const __m256i m0 = _mm256_cmpgt_epi32(n, iota);
@@ -130,91 +192,78 @@ inline void store_row(float* y, const __m256* r, index_t valid, __m256* bad) {
   *bad = _mm256_or_ps(*bad, _mm256_and_ps(_mm256_sub_ps(r[1], r[1]), _mm256_castsi256_ps(m1)));
 }
 
-// U = G g G^T for 8 filters of one input channel: g[k] (k = 3a + b, kernel row a, column b) as
+// U = G w G^T for 8 filters of one input channel: w[k] (k = r a + b, kernel row a, column b) as
 // vectors over the filters; U[xi] stored at u + xi * us.
-inline void weight_transform8(const __m256* g, float* u, index_t us) {
-  const __m256 half = _mm256_set1_ps(0.5f);
-  __m256 t[4][3];  // G g: 4 x 3
-  for (int b = 0; b < 3; ++b) {
-    t[0][b] = g[b];
-    t[1][b] = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(g[b], g[3 + b]), g[6 + b]), half);
-    t[2][b] = _mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(g[b], g[3 + b]), g[6 + b]), half);
-    t[3][b] = g[6 + b];
+template <int A>
+inline void weight_transform8(const __m256* w, float* u, index_t us) {
+  constexpr int r = A - 1;
+  __m256 t[A][r];  // G w: A x r
+  for (int b = 0; b < r; ++b) {
+    __m256 col[r], o[A];
+    for (int a = 0; a < r; ++a) col[a] = w[r * a + b];
+    Transforms<A>::g(col, o);
+    for (int i = 0; i < A; ++i) t[i][b] = o[i];
   }
-  for (int i = 0; i < 4; ++i) {
-    _mm256_storeu_ps(u + (4 * i + 0) * us, t[i][0]);
-    _mm256_storeu_ps(u + (4 * i + 1) * us,
-                     _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2]), half));
-    _mm256_storeu_ps(u + (4 * i + 2) * us,
-                     _mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(t[i][0], t[i][1]), t[i][2]), half));
-    _mm256_storeu_ps(u + (4 * i + 3) * us, t[i][2]);
+  for (int i = 0; i < A; ++i) {
+    __m256 o[A];
+    Transforms<A>::g(t[i], o);
+    for (int j = 0; j < A; ++j) _mm256_storeu_ps(u + (A * i + j) * us, o[j]);
   }
 }
 
-}  // namespace
-
-void conv_winograd_pack_avx2(const ConvParams& p, const float* w, float* packed,
-                             int threads) noexcept {
+template <int A>
+void pack(const ConvParams& p, const float* w, float* packed, int threads) {
+  constexpr int r = A - 1, taps = r * r;
   const index_t c_in = p.c_in, c_out = p.c_out, panels = (c_out + 15) / 16;
-  const index_t kh = p.k[1], kw = p.k[2], blocks = conv_winograd_blocks(p);
-  const index_t channels = c_in * blocks * blocks;
-  const index_t xi_stride = panels * channels * 16;  // floats between U[xi] and U[xi + 1]
-  // One task per panel: 16 filters x every (block, channel), 8 filters at a time.
-  parallel_tasks(panels, threads_for(c_out * channels * 64) > 1 ? threads : 1, [&](index_t panel,
-                                                                                   int) {
-    for (index_t bc = 0; bc < channels; ++bc) {
-      const index_t b = bc / c_in, c = bc % c_in;
-      const index_t row0 = 3 * (b / blocks), col0 = 3 * (b % blocks);
+  const index_t xi_stride = panels * c_in * 16;  // floats between U[xi] and U[xi + 1]
+  // One task per panel: 16 filters x every channel, 8 filters at a time.
+  parallel_tasks(panels, threads_for(c_out * c_in * A * A * 4) > 1 ? threads : 1,
+                 [&](index_t panel, int) {
+    for (index_t c = 0; c < c_in; ++c)
       for (index_t half = 0; half < 2; ++half) {
         const index_t f0 = panel * 16 + half * 8;
-        __m256 gv[9];
-        if (blocks == 1 && f0 + 8 <= c_out) {
+        const float* w0 = w + (f0 * c_in + c) * taps;
+        const index_t fs = c_in * taps;  // floats between two filters
+        __m256 gv[taps];
+        if (A == 4 && f0 + 8 <= c_out) {
           // 8 whole 3x3 filters: their first 8 taps transposed in registers, the ninth gathered.
-          const float* w0 = w + (f0 * c_in + c) * 9;
-          const index_t fs = c_in * 9;  // floats between two filters
           for (int j = 0; j < 8; ++j) gv[j] = _mm256_loadu_ps(w0 + j * fs);
           transpose8(gv);
-          gv[8] = _mm256_setr_ps(w0[8], w0[fs + 8], w0[2 * fs + 8], w0[3 * fs + 8],
-                                 w0[4 * fs + 8], w0[5 * fs + 8], w0[6 * fs + 8], w0[7 * fs + 8]);
+          gv[taps - 1] =
+              _mm256_setr_ps(w0[8], w0[fs + 8], w0[2 * fs + 8], w0[3 * fs + 8], w0[4 * fs + 8],
+                             w0[5 * fs + 8], w0[6 * fs + 8], w0[7 * fs + 8]);
         } else {
-          alignas(32) float g[9][8];
-          for (int j = 0; j < 8; ++j) {
-            const float* wf = f0 + j < c_out ? w + ((f0 + j) * c_in + c) * kh * kw : nullptr;
-            for (index_t a = 0; a < 3; ++a)
-              for (index_t e = 0; e < 3; ++e) {
-                const bool inside = wf && row0 + a < kh && col0 + e < kw;
-                g[3 * a + e][j] = inside ? wf[(row0 + a) * kw + col0 + e] : 0.0f;
-              }
-          }
-          for (int k = 0; k < 9; ++k) gv[k] = _mm256_load_ps(g[k]);
+          alignas(32) float g[taps][8];
+          for (int j = 0; j < 8; ++j)
+            for (int k = 0; k < taps; ++k) g[k][j] = f0 + j < c_out ? w0[j * fs + k] : 0.0f;
+          for (int k = 0; k < taps; ++k) gv[k] = _mm256_load_ps(g[k]);
         }
-        weight_transform8(gv, packed + (panel * channels + bc) * 16 + half * 8, xi_stride);
+        weight_transform8<A>(gv, packed + (panel * c_in + c) * 16 + half * 8, xi_stride);
       }
-    }
   });
 }
 
-bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const float* x,
-                        const float* packed, const float* bias, float* y, float* scratch,
-                        int threads, const FusedActivation* act) noexcept {
+template <int A>
+bool run(const ConvParams& p, const WinogradPlan& plan, const float* x, const float* packed,
+         const float* bias, float* y, float* scratch, int threads, const FusedActivation* act) {
+  constexpr int XI = A * A;
   const index_t c_in = p.c_in, c_out = p.c_out, panels = (c_out + 15) / 16;
   const index_t h_in = p.in[1], w_in = p.in[2], h_out = p.out[1], w_out = p.out[2];
   const index_t th = plan.tiles_h, tw = plan.tiles_w, ts = plan.t_stride, sw = plan.strip_w;
-  const index_t rows = p.n * th, blocks = plan.blocks, channels = plan.channels;
-  const index_t srows = plan.strip_rows;
+  const index_t rows = p.n * th;
   const index_t v_xi = plan.v_stride, m_xi = plan.m_stride;
-  const index_t u_xi = panels * channels * 16;
-  const index_t tw8 = (tw + 7) / 8 * 8, in_rows_max = 2 * (plan.band_rows - 1) + srows;
+  const index_t u_xi = panels * c_in * 16;
+  const index_t tw8 = (tw + 7) / 8 * 8, in_rows_max = 2 * (plan.band_rows - 1) + A;
   const index_t strip_floats = (in_rows_max * sw + 15) / 16 * 16;
-  const index_t rows_floats = (in_rows_max * blocks * 4 * tw8 + 15) / 16 * 16;
-  const index_t v_floats = 16 * v_xi;
+  const index_t rows_floats = (in_rows_max * A * tw8 + 15) / 16 * 16;
+  const index_t v_floats = XI * v_xi;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
   const bool avx512 = use_avx512();
 #endif
   // Tap k of the product tiles is channel k of V: offsets shared by every thread, after the
   // threads' scratch.
   index_t* koff = reinterpret_cast<index_t*>(scratch + threads * plan.scratch_floats);
-  for (index_t c = 0; c < channels; ++c) koff[c] = c * ts;
+  for (index_t c = 0; c < c_in; ++c) koff[c] = c * ts;
   std::atomic<bool> non_finite{false};
 
   parallel_tasks(plan.tasks, threads, [&](index_t t, int tid) {
@@ -227,16 +276,14 @@ bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const flo
     const index_t band = g1 - g0, T = band * tw;
     // Input transform, channel by channel, for each run of the band's tile rows that lie in one
     // image: the input rows under the run copied into a zero-padded strip; each row's transform
-    // (row_times_b, for every 8 tiles and every block column: block column bw reads 3 bw columns
-    // right) kept, since a row serves up to four patches (two tile rows, two block rows); then
-    // each tile row's patches combined down the columns (block row bh: 3 bh rows down). For
-    // each V channel the tile rows go in order, so the last vector of a row (past its end) is
-    // overwritten by the next row's first.
+    // kept (a row serves the patches of up to A / 2 tile rows); then each tile row's patches
+    // combined down the columns. Each V row is written front to back (tile rows in order), so
+    // the last vector of a tile row (past its end) is overwritten by the next row's first.
     for (index_t c = 0; c < c_in; ++c)
       for (index_t rr0 = 0; rr0 < band;) {
         const index_t n = (g0 + rr0) / th, r0 = (g0 + rr0) % th;
-        const index_t run = wmin(band - rr0, th - r0);  // tile rows of image n in the band
-        const index_t in_rows = 2 * (run - 1) + srows;
+        const index_t run_rows = wmin(band - rr0, th - r0);  // tile rows of image n
+        const index_t in_rows = 2 * (run_rows - 1) + A;
         const float* xc = x + (n * c_in + c) * h_in * w_in;
         for (index_t a = 0; a < in_rows; ++a) {
           const index_t ih = 2 * r0 - p.pad[1] + a;
@@ -244,40 +291,32 @@ bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const flo
                      p.pad[2]);
         }
         for (index_t a = 0; a < in_rows; ++a)
-          for (index_t bw = 0; bw < blocks; ++bw)
-            for (index_t i = 0; i < tw; i += 8) {
-              __m256 t[4];
-              row_times_b(strip + a * sw + 3 * bw + 2 * i, t);
-              float* ha = rowsb + ((a * blocks + bw) * 4) * tw8 + i;
-              for (int j = 0; j < 4; ++j) _mm256_storeu_ps(ha + j * tw8, t[j]);
-            }
-        for (index_t b = 0; b < blocks * blocks; ++b)  // each V row written front to back
-          for (index_t rr = rr0; rr < rr0 + run; ++rr) {
-            const index_t a0 = 2 * (rr - rr0) + 3 * (b / blocks);
-            const float* hb = rowsb + ((a0 * blocks + b % blocks) * 4) * tw8;
-            float* vb = v + (b * c_in + c) * ts + rr * tw;
-            for (index_t i = 0; i < tw; i += 8)
-              columns_times_b(hb + i, blocks * 4 * tw8, tw8, vb + i, v_xi);
-          }
-        rr0 += run;
+          for (index_t i = 0; i < tw; i += 8)
+            row_times_b<A>(strip + a * sw + 2 * i, rowsb + a * A * tw8 + i, tw8);
+        float* vc = v + c * ts;
+        for (index_t rr = rr0; rr < rr0 + run_rows; ++rr)
+          for (index_t i = 0; i < tw; i += 8)
+            columns_times_b<A>(rowsb + 2 * (rr - rr0) * A * tw8 + i, A * tw8, tw8,
+                               vc + rr * tw + i, v_xi);
+        rr0 += run_rows;
       }
     __m256 bad = _mm256_setzero_ps();
     for (index_t f0 = 0; f0 < c_out; f0 += plan.chunk) {
       const index_t nf = wmin(plan.chunk, c_out - f0);
-      // The 16 products for the chunk's filters: M[xi][f][tile].
-      for (index_t xi = 0; xi < 16; ++xi) {
-        const float* u = packed + xi * u_xi + (f0 / 16) * channels * 16;
+      // The A x A products for the chunk's filters: M[xi][f][tile].
+      for (index_t xi = 0; xi < XI; ++xi) {
+        const float* u = packed + xi * u_xi + (f0 / 16) * c_in * 16;
         float* mx = m + xi * m_xi;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
         if (avx512)
-          conv_rows_band_avx512(v + xi * v_xi, koff, channels, T, u, nf, nullptr, mx, ts);
+          conv_rows_band_avx512(v + xi * v_xi, koff, c_in, T, u, nf, nullptr, mx, ts);
         else
 #endif
-          conv_rows_band_avx2(v + xi * v_xi, koff, channels, T, u, nf, nullptr, mx, ts);
+          conv_rows_band_avx2(v + xi * v_xi, koff, c_in, T, u, nf, nullptr, mx, ts);
       }
       // Output transform and bias; then the activation over each filter's rows of each image
-      // in the band (one run of the output plane: calls on a row pair each cost 5 % of the
-      // lecture's network).
+      // in the band (one run of the output plane: calls on a row pair each cost 5 % of a
+      // network's time).
       for (index_t fl = 0; fl < nf; ++fl) {
         const index_t f = f0 + fl;
         const __m256 bv = _mm256_set1_ps(bias ? bias[f] : 0.0f);
@@ -289,7 +328,8 @@ bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const flo
           const bool two = 2 * r + 1 < h_out;
           for (index_t i = 0; i < tw; i += 8) {
             __m256 row0[2], row1[2];
-            output_transform8(m + fl * ts + rr * tw + i, m_xi, bias ? &bv : nullptr, row0, row1);
+            output_transform8<A>(m + fl * ts + rr * tw + i, m_xi, bias ? &bv : nullptr, row0,
+                                 row1);
             const index_t valid = wmin(16, w_out - 2 * i);
             store_row(y0 + 2 * i, row0, valid, &bad);
             if (two) store_row(y0 + w_out + 2 * i, row1, valid, &bad);
@@ -309,6 +349,23 @@ bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const flo
       non_finite.store(true, std::memory_order_relaxed);
   });
   return !non_finite.load();
+}
+
+}  // namespace
+
+void conv_winograd_pack_avx2(const ConvParams& p, const float* w, float* packed,
+                             int threads) noexcept {
+  if (conv_winograd_alpha(p) == 6)
+    pack<6>(p, w, packed, threads);
+  else
+    pack<4>(p, w, packed, threads);
+}
+
+bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const float* x,
+                        const float* packed, const float* bias, float* y, float* scratch,
+                        int threads, const FusedActivation* act) noexcept {
+  if (plan.alpha == 6) return run<6>(p, plan, x, packed, bias, y, scratch, threads, act);
+  return run<4>(p, plan, x, packed, bias, y, scratch, threads, act);
 }
 
 }  // namespace cnncore
