@@ -328,58 +328,23 @@ void conv_gemm_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
 
 namespace {
 
-template <int F, int P>
-inline void rows_tile(const float* s, const index_t* koff, index_t K, const float* wk,
-                    const float* bias, float* y, index_t ystride) {
-  __m256 acc[F][P];
-#pragma GCC unroll 4
-  for (int i = 0; i < F; ++i)
-    for (int v = 0; v < P; ++v) acc[i][v] = _mm256_setzero_ps();
-  for (index_t k = 0; k < K; ++k, wk += kGemmNR) {
-    const float* q = s + koff[k];
-    __m256 x[P];
-    for (int v = 0; v < P; ++v) x[v] = _mm256_loadu_ps(q + 8 * v);
-#pragma GCC unroll 4
-    for (int i = 0; i < F; ++i) {
-      const __m256 wv = _mm256_broadcast_ss(wk + i);
-      for (int v = 0; v < P; ++v) acc[i][v] = _mm256_fmadd_ps(x[v], wv, acc[i][v]);
-    }
-  }
-#pragma GCC unroll 4
-  for (int i = 0; i < F; ++i) {
-    const __m256 bv = bias ? _mm256_broadcast_ss(bias + i) : _mm256_setzero_ps();
-    for (int v = 0; v < P; ++v)
-      _mm256_storeu_ps(y + i * ystride + 8 * v, bias ? _mm256_add_ps(acc[i][v], bv) : acc[i][v]);
-  }
-}
-
-template <int P>
-void rows_tiles_p(int f, const float* s, const index_t* koff, index_t K, const float* wk,
-                const float* bias, float* y, index_t ystride) {
-  switch (f) {
-    case 4: rows_tile<4, P>(s, koff, K, wk, bias, y, ystride); break;
-    case 3: rows_tile<3, P>(s, koff, K, wk, bias, y, ystride); break;
-    case 2: rows_tile<2, P>(s, koff, K, wk, bias, y, ystride); break;
-    default: rows_tile<1, P>(s, koff, K, wk, bias, y, ystride); break;
-  }
-}
-
-// f filters x 8 * p pixels.
-void rows_tiles(int f, int p, const float* s, const index_t* koff, index_t K, const float* wk,
-              const float* bias, float* y, index_t ystride) {
-  if (p == 3) return rows_tiles_p<3>(f, s, koff, K, wk, bias, y, ystride);
-  if (p == 2) return rows_tiles_p<2>(f, s, koff, K, wk, bias, y, ystride);
-  rows_tiles_p<1>(f, s, koff, K, wk, bias, y, ystride);
-}
+// The AVX2 vector for the tiles of conv_rows_band.h (4 filters x 24 pixels at most).
+struct Avx2 {
+  using reg = __m256;
+  static constexpr index_t kWidth = 8;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg load(const float* p) { return _mm256_loadu_ps(p); }
+  static reg bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
+};
 
 // The band's Q pixels (one flat run over the copies) for the group's cout_g filters.
 void rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
                     const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
                     index_t out_plane) {
-  rows_band<8, 4>([](int nf, int pv, const float* s, const index_t* ko, index_t k, const float* wk,
-                     const float* bias, float* y, index_t ys) {
-    rows_tiles(nf, pv, s, ko, k, wk, bias, y, ys);
-  }, copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane);
+  rows_band<Avx2, 4>(copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane);
 }
 
 }  // namespace
