@@ -8,7 +8,7 @@
 
 #include "conv_gemm.h"
 #include "conv_rows_band.h"
-#include "conv_avx2_helpers.h"
+#include "avx2_helpers.h"
 #include "cpu.h"
 
 

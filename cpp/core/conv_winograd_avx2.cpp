@@ -11,7 +11,7 @@
 
 #include <atomic>
 
-#include "conv_avx2_helpers.h"
+#include "avx2_helpers.h"
 #include "conv_gemm.h"
 #include "cpu.h"
 
@@ -149,24 +149,6 @@ inline void output_transform8(const float* m, index_t ms, const __m256* bias, __
   row1[1] = _mm256_permute2f128_ps(lo1, hi1, 0x31);
 }
 
-// Stores the first n (0 to 7) floats of v at y.
-inline void store_first(float* y, __m256 v, index_t n) {
-  __m128 q = _mm256_castps256_ps128(v);
-  if (n >= 4) {
-    _mm_storeu_ps(y, q);
-    q = _mm256_extractf128_ps(v, 1);
-    y += 4;
-    n -= 4;
-  }
-  if (n >= 2) {
-    _mm_storel_pi(reinterpret_cast<__m64*>(y), q);
-    q = _mm_movehl_ps(q, q);
-    y += 2;
-    n -= 2;
-  }
-  if (n >= 1) _mm_store_ss(y, q);
-}
-
 // Stores the first `valid` (1 to 16) of the 16 floats r[0], r[1] at y, and ORs (r - r) of those
 // lanes into *bad (NaN there once any stored value was NaN or infinite).
 inline void store_row(float* y, const __m256* r, index_t valid, __m256* bad) {
@@ -176,8 +158,6 @@ inline void store_row(float* y, const __m256* r, index_t valid, __m256* bad) {
     *bad = _mm256_or_ps(*bad, _mm256_or_ps(_mm256_sub_ps(r[0], r[0]), _mm256_sub_ps(r[1], r[1])));
     return;
   }
-  // Not vmaskmovps: its stores are slow on AMD (a third of a 5x5 layer's time on 14x14 planes,
-  // where every row ends in a partial vector).
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i n = _mm256_set1_epi32(static_cast<int>(valid));
   const __m256i m0 = _mm256_cmpgt_epi32(n, iota);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "avx2_helpers.h"
 #include "plane_filter.h"
 
 namespace cnncore {
@@ -43,16 +44,6 @@ inline __m256 load(const float* row, index_t c, const Window& win) {
   return _mm256_loadu_ps(row + c);
 }
 
-inline void store(float* y, __m256 v, index_t n) {
-  if (n == 8) {
-    _mm256_storeu_ps(y, v);
-  } else {
-    alignas(32) float t[8];
-    _mm256_store_ps(t, v);
-    for (index_t i = 0; i < n; ++i) y[i] = t[i];
-  }
-}
-
 // 32 outputs of one row, starting at column j of the strip rows s[a * dil_h]: acc += w[a][b] *
 // strip rows, four vectors at a time.
 inline void row_block32(const float* const* s, index_t j, const float* w, index_t k_h,
@@ -89,7 +80,7 @@ inline void row_block8(const float* const* s, index_t j, const float* w, index_t
       acc = _mm256_fmadd_ps(wv, load<Masked>(r, j + b * tap, win), acc);
     }
   }
-  store(y, _mm256_add_ps(acc, bias), n);
+  store_first(y, _mm256_add_ps(acc, bias), n);
 }
 
 // R output rows x (8 * V) columns at once, for a KH x KW kernel known at compile time and
@@ -120,7 +111,7 @@ inline void rows_block(const float* const* s, index_t j, const __m256* wv, index
   }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < V; ++v)
-      store(y + r * y_stride + 8 * v, _mm256_add_ps(acc[r][v], bias),
+      store_first(y + r * y_stride + 8 * v, _mm256_add_ps(acc[r][v], bias),
             v < V - 1 ? 8 : n_last);
 }
 

@@ -6,6 +6,7 @@
 // de-interleaving even and odd columns), any other stride scalar. NaN propagates through max.
 #include <immintrin.h>
 
+#include "avx2_helpers.h"
 #include "pool.h"
 
 namespace cnncore {
@@ -114,9 +115,7 @@ void pool_rows_avx2(const PoolParams& p, const float* x, float* y, index_t oh0, 
       };
       for (; o + 8 <= ow_n; o += 8) _mm256_storeu_ps(yr + o, vec_at(o));
       if (o < ow_n) {
-        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(ow_n - o)),
-                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        _mm256_maskstore_ps(yr + o, mask, vec_at(o));
+        store_first(yr + o, vec_at(o), ow_n - o);
         o = ow_n;
       }
     }
@@ -179,8 +178,7 @@ void pool2x2_rows_avx2(const PoolParams& p, const float* x, float* y, index_t r0
         // CPUs).
         _mm256_storeu_ps(yr + o, block(s0 + 2 * o, s1 + 2 * o, 8));
       } else {
-        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(ow_n - o)), lane);
-        _mm256_maskstore_ps(yr + o, m, block(s0 + 2 * o, s1 + 2 * o, ow_n - o));
+        store_first(yr + o, block(s0 + 2 * o, s1 + 2 * o, ow_n - o), ow_n - o);
       }
     }
   }

@@ -1,8 +1,8 @@
-// conv_avx2_helpers.h - small AVX2 helpers of the convolution kernels: zero-padded row copies and
-// an 8x8 transpose.
+// avx2_helpers.h - small AVX2 helpers shared by the kernels: zero-padded row copies, an 8x8
+// transpose, and stores of a vector's first lanes.
 //
 // Included only by translation units compiled with -mavx2 -mfma (conv_gemm_avx2.cpp,
-// conv_winograd_avx2.cpp). Everything is in an anonymous namespace, so that no inline function
+// conv_winograd_avx2.cpp, plane_filter_avx2.cpp, pool_avx2.cpp). Everything is in an anonymous namespace, so that no inline function
 // compiled with those flags can be linked into baseline code.
 #pragma once
 
@@ -62,6 +62,30 @@ inline void transpose8(__m256* r) {
   r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
   r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// Stores the first n floats of v at y (n >= 8: all of them), touching nothing past them. Plain
+// stores of 4, 2 and 1 floats, not vmaskmovps: masked stores are slow on AMD (a third of a 5x5
+// Winograd layer's time on 14x14 planes, where every row ends in a partial vector).
+inline void store_first(float* y, __m256 v, index_t n) {
+  if (n >= 8) {
+    _mm256_storeu_ps(y, v);
+    return;
+  }
+  __m128 q = _mm256_castps256_ps128(v);
+  if (n >= 4) {
+    _mm_storeu_ps(y, q);
+    q = _mm256_extractf128_ps(v, 1);
+    y += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(y), q);
+    q = _mm_movehl_ps(q, q);
+    y += 2;
+    n -= 2;
+  }
+  if (n >= 1) _mm_store_ss(y, q);
 }
 
 }  // namespace
