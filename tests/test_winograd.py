@@ -1,7 +1,10 @@
-"""3x3 and 5x5 convolutions by Winograd's F(2x2, 3x3) and F(2x2, 5x5) (cpp/core/conv_winograd.h).
+"""3x3 and 5x5 convolutions by Winograd's F(2x2, 3x3) and F(2x2, 5x5), and 5x5 ones of few
+channels by F(4, 5) along the rows (cpp/core/conv_winograd.h).
 
-They run where the kernel is 3x3 or 5x5 with unit strides and dilations, one group, at least 16
-channels in and out and output planes of at least 100 pixels, at the avx2 and avx512 levels.
+The 2-D methods run where the kernel is 3x3 or 5x5 with unit strides and dilations, one group, at
+least 16 channels in and out and output planes of at least 100 pixels; F(4, 5) along the rows
+where the kernel is 5x5, with 2 to 15 input channels, at least 8 output channels, output planes of
+at least 400 pixels and rows of at least 8; both at the avx2 and avx512 levels.
 Checked here: the values against the float64 reference over plane sizes (odd ones, rows of one
 tile, bands of many), paddings and batches at every level; integer data exactly with 3x3 kernels
 (F(2x2, 5x5)'s weights hold sixths: there, the float32 bound); the bits independent of the thread
@@ -50,6 +53,16 @@ CASES5 = [
     (2, 33, 17, (8, 120), 2),
     (1, 64, 48, (30, 31), 2),
 ]
+# F(4, 5) along the rows: (batch, c_in, c_out, input plane, padding)
+CASES_ROWS = [
+    (2, 3, 16, (28, 28), 2),        # rows of whole runs of 4: the flat output transform
+    (1, 2, 8, (20, 20), 2),         # the fewest channels, the smallest plane
+    (2, 5, 17, (23, 30), 2),        # a last run cut short; filters past a block of 8 and of 16
+    (1, 15, 40, (33, 26), ((1, 3), (2, 0))),
+    (3, 4, 24, (60, 12), 0),        # rows of 8: two runs, a vector mostly empty
+    (1, 3, 32, (90, 70), 2),        # several bands
+    (1, 6, 16, (20, 140), (2, 1)),  # long rows
+]
 
 
 def _x_w_b(n, c_in, c_out, size, integers=False, k=3):
@@ -64,7 +77,7 @@ def _x_w_b(n, c_in, c_out, size, integers=False, k=3):
     return x, w, b
 
 
-ALL = [c + (3,) for c in CASES] + [c + (5,) for c in CASES5]
+ALL = [c + (3,) for c in CASES] + [c + (5,) for c in CASES5] + [c + (5,) for c in CASES_ROWS]
 
 
 @pytest.mark.parametrize("case", ALL, ids=[str(c) for c in ALL])
@@ -91,23 +104,27 @@ def test_integer_data_exactly(simd, case):
     _check(x, w, b, padding=padding)
 
 
-def test_integer_data_with_5x5_kernels_within_the_float32_bound(simd):
-    # F(2x2, 5x5): G holds sixths and twenty-fourths, so integer data are rounded like any float
-    # data there; within the bound of the sum, and exact where the GEMM runs (fewer channels).
-    x, w, b = _x_w_b(2, 16, 32, (14, 14), integers=True, k=5)
+@pytest.mark.parametrize("c_in,size,exact_c_in", [(16, (14, 14), 8), (3, (28, 28), 1)],
+                         ids=["F(2x2, 5x5)", "F(4, 5) along the rows"])
+def test_integer_data_with_5x5_kernels_within_the_float32_bound(simd, c_in, size, exact_c_in):
+    # F(2x2, 5x5)'s G holds sixths and twenty-fourths, F(4, 5)'s ninths and forty-fifths, so
+    # integer data are rounded like any float data there: within the bound of the sum. Exact where
+    # the direct kernels run (fewer channels: the GEMM for F(2x2, 5x5)'s plane, the shifted copies
+    # for one channel).
+    x, w, b = _x_w_b(2, c_in, 16, size, integers=True, k=5)
     y = cc.conv2d(x, w, b, padding=2)
     ref = reference.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
                            padding=2)
     mag = reference.conv2d(np.abs(x).astype(np.float64), np.abs(w).astype(np.float64),
                            np.abs(b).astype(np.float64), padding=2)
-    assert_close(y, ref, mag, 16 * 25 + 1, "float", "5x5 integers")
-    x8, w8, b8 = _x_w_b(2, 8, 32, (14, 14), integers=True, k=5)
-    _check(x8, w8, b8, padding=2)  # 8 channels: the GEMM, exact
+    assert_close(y, ref, mag, c_in * 25 + 1, "float", "5x5 integers")
+    xe, we, be = _x_w_b(2, exact_c_in, 16, size, integers=True, k=5)
+    _check(xe, we, be, padding=2)
 
 
-@pytest.mark.parametrize("k", [3, 5])
-def test_bits_independent_of_threads_and_batch(simd, k):
-    x, w, b = _x_w_b(5, 32, 40, (20, 17), k=k)
+@pytest.mark.parametrize("k,c_in", [(3, 32), (5, 32), (5, 3)])
+def test_bits_independent_of_threads_and_batch(simd, k, c_in):
+    x, w, b = _x_w_b(5, c_in, 40, (30, 24), k=k)
     before = cc.get_num_threads()
     try:
         out = {}
@@ -123,18 +140,20 @@ def test_bits_independent_of_threads_and_batch(simd, k):
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
-def test_non_finite_inputs_give_the_definitions_non_finite_outputs(simd, value):
-    # A patch's transform mixes its 16 inputs: inf - inf would make NaN of outputs whose windows
-    # don't hold the infinity. Such a call is recomputed by the GEMM: the reference's NaN and
-    # infinities, and the GEMM's bits.
-    x, w, b = _x_w_b(2, 32, 32, (12, 12))
+@pytest.mark.parametrize("k,c_in,side", [(3, 32, 12), (5, 3, 24)],
+                         ids=["F(2x2, 3x3)", "F(4, 5) along the rows"])
+def test_non_finite_inputs_give_the_definitions_non_finite_outputs(simd, value, k, c_in, side):
+    # A patch's transform mixes its inputs (16, or a run's 8 along the rows): inf - inf would make
+    # NaN of outputs whose windows don't hold the infinity. Such a call is recomputed by the GEMM:
+    # the reference's NaN and infinities, and the GEMM's bits.
+    x, w, b = _x_w_b(2, c_in, 16, (side, side), k=k)
     w = np.abs(w)  # one sign: an infinity stays an infinity in the windows that hold it
-    x[1, 3, 5, 6] = value
-    y = cc.conv2d(x, w, b, padding=1)
-    assert y.tobytes() == conv_nd("conv2d", 2, x, w, b, 1, 1, 1, 1, impl="gemm").tobytes()
-    _check(x, w, b, padding=1)
-    window = np.zeros((12, 12), bool)
-    window[4:7, 5:8] = True  # the outputs whose 3x3 window holds input (5, 6)
+    x[1, c_in - 1, 5, 6] = value
+    y = cc.conv2d(x, w, b, padding=k // 2)
+    assert y.tobytes() == conv_nd("conv2d", 2, x, w, b, 1, k // 2, 1, 1, impl="gemm").tobytes()
+    _check(x, w, b, padding=k // 2)
+    window = np.zeros((side, side), bool)
+    window[5 - k // 2:6 + k // 2, 6 - k // 2:7 + k // 2] = True  # windows holding input (5, 6)
     assert np.all(np.isfinite(y[0]))
     assert np.all(np.isfinite(y[1][:, ~window]))
     assert not np.any(np.isfinite(y[1][:, window]))
@@ -152,17 +171,24 @@ def test_overflow_in_the_transforms_goes_to_the_gemm(simd):
     assert y.tobytes() == conv_nd("conv2d", 2, x, w, None, 1, 1, 1, 1, impl="gemm").tobytes()
 
 
-def test_network_engine_fuses_the_activation(simd):
+@pytest.mark.parametrize("c_in,k,side,act", [(32, 3, 12, "relu"), (3, 5, 28, "elu")],
+                         ids=["F(2x2, 3x3)", "F(4, 5) along the rows"])
+def test_network_engine_fuses_the_activation(simd, c_in, k, side, act):
     # The engine calls the same kernels with the activation fused into the output transform:
-    # the bits of conv2d then relu, at batch 1 and in a batch.
-    model = nn.Sequential([nn.Input((32, 12, 12)),
-                           nn.Conv2D(40, 3, padding=1, activation="relu", name="c")], seed=3)
-    x = rng.standard_normal((6, 32, 12, 12)).astype(np.float32)
+    # the bits of conv2d then the activation, at batch 1 and in a batch.
+    model = nn.Sequential([nn.Input((c_in, side, side)),
+                           nn.Conv2D(40, k, padding=k // 2, activation=act, name="c")], seed=3)
+    x = rng.standard_normal((6, c_in, side, side)).astype(np.float32)
     wts = model.get_weights()
-    want = cc.relu(cc.conv2d(x, wts["c/weight"], wts["c/bias"], padding=1))
+    f, f64 = getattr(cc, act), getattr(reference, act)
+    want = f(cc.conv2d(x, wts["c/weight"], wts["c/bias"], padding=k // 2))
     assert model.predict(x).tobytes() == want.tobytes()
     assert model.predict(x[2:3]).tobytes() == want[2:3].tobytes()
-    w64 = {k: v.astype(np.float64) for k, v in wts.items()}
-    ref = reference.relu(reference.conv2d(x.astype(np.float64), w64["c/weight"], w64["c/bias"],
-                                          padding=1))
+    w64 = {name: v.astype(np.float64) for name, v in wts.items()}
+    ref = f64(reference.conv2d(x.astype(np.float64), w64["c/weight"], w64["c/bias"],
+                               padding=k // 2))
     np.testing.assert_allclose(want, ref, rtol=1e-4, atol=1e-4)
+    if simd != "generic":  # proof that Winograd ran: other roundings than the GEMM's
+        gemm = conv_nd("conv2d", 2, x, wts["c/weight"], wts["c/bias"], 1, k // 2, 1, 1,
+                       impl="gemm")
+        assert want.tobytes() != f(gemm).tobytes()

@@ -368,7 +368,7 @@ bool gemm_forward(const ConvParams& p, const float* x, const float* w, const flo
       conv_winograd_pack_avx2(p, w, packed.data(), threads);
       winograd = packed.data();
     }
-    const index_t need = wplan.scratch_floats * threads + 2 * p.c_in + 16;
+    const index_t need = wplan.scratch_floats * threads + wplan.shared_floats;
     if (scratch.size() < need) scratch.resize(need);
     if (conv_winograd_avx2(p, wplan, x, winograd, bias, y, scratch.data(), threads, act))
       return true;

@@ -1,5 +1,5 @@
-// conv_winograd.cpp - where Winograd's F(2x2, 3x3) and F(2x2, 5x5) apply and how a call is cut
-// into bands (conv_winograd.h).
+// conv_winograd.cpp - where Winograd's F(2x2, 3x3), F(2x2, 5x5) and F(4, 5) along the rows apply
+// and how a call is cut into bands (conv_winograd.h).
 #include "conv_winograd.h"
 
 #include "conv_gemm.h"
@@ -24,13 +24,97 @@ index_t covered_lanes(index_t Q, index_t vec) noexcept {
   return lanes;
 }
 
+// The longest thread's load when tasks 0 .. tasks - 1, costing cost(i) (total in all), go in
+// order to whichever of `threads` threads is free first, as the pool hands them out.
+template <class Cost>
+index_t simulated_run(index_t tasks, int threads, index_t total, Cost cost) noexcept {
+  const int slots = threads < 1 ? 1 : (threads > 64 ? 64 : threads);
+  if (tasks > 1024) return (total + slots - 1) / slots;  // many tasks: they balance
+  index_t load[64] = {0};
+  for (index_t i = 0; i < tasks; ++i) {
+    int free = 0;
+    for (int j = 1; j < slots; ++j)
+      if (load[j] < load[free]) free = j;
+    load[free] += cost(i);
+  }
+  index_t worst = 0;
+  for (int j = 0; j < slots; ++j) worst = load[j] > worst ? load[j] : worst;
+  return worst;
+}
+
+// F(4, 5) along the rows: bands of output rows of one image.
+WinogradPlan rows_plan(const ConvParams& p, int threads, index_t vec) noexcept {
+  WinogradPlan plan;
+  plan.along_rows = true;
+  plan.alpha = 8;
+  const index_t h = p.out[1], T = (p.out[2] + 3) / 4, T8 = round_up(T, 8), c_in = p.c_in;
+  const index_t K = 5 * c_in, c_out16 = round_up(p.c_out, 16);
+  plan.tiles_h = h;
+  plan.tiles_w = T;
+  auto copy_len = [&](index_t r) { return round_up((r + 4) * T + kRowsTilePixels, 16); };
+  auto m_plane = [&](index_t r) { return round_up(r * T + 8, 16); };
+  // Band heights: V and a pass's M (8 filters) within bounds and tasks of a few milliseconds.
+  index_t max_rows = 1;
+  while (max_rows < h && 8 * c_in * copy_len(max_rows + 1) <= kMaxVFloats &&
+         8 * 8 * m_plane(max_rows + 1) <= kMaxMFloats &&
+         (max_rows + 1) * T * 8 * K * c_out16 <= 64 * kTaskWork)
+    ++max_rows;
+  // The shortest estimated run: per task, the product tiles' lanes, the output transform's
+  // (8 tiles of a row at a time, a quarter of a lane each) and 16 for what a task does once.
+  index_t best = -1;
+  for (index_t r = 1; r <= max_rows; ++r) {
+    const index_t bands = (h + r - 1) / r, last_rows = h - (bands - 1) * r;
+    const index_t full = covered_lanes(r * T, vec) + r * T8 / 4 + 16;
+    const index_t last = covered_lanes(last_rows * T, vec) + last_rows * T8 / 4 + 16;
+    const index_t cost =
+        simulated_run(p.n * bands, threads, p.n * ((bands - 1) * full + last),
+                      [&](index_t i) { return i % bands == bands - 1 ? last : full; });
+    if (best < 0 || cost < best) best = cost, plan.band_rows = r;
+  }
+  plan.bands = (h + plan.band_rows - 1) / plan.band_rows;
+  plan.tasks = p.n * plan.bands;
+  plan.copy_len = copy_len(plan.band_rows);
+  plan.t_stride = m_plane(plan.band_rows);  // floats between filters in M
+  plan.chunk = 8;
+  // A padded input row (the strip holds the band's): 8 tiles' windows (4 i .. 4 i + 7) read by
+  // 8-float loads, and room for a vector store past it.
+  plan.strip_w = round_up(4 * T8 + 4 + 8, 16);
+  plan.v_stride = round_up(c_in * plan.copy_len, 1024) + 16;
+  plan.m_stride = round_up(8 * plan.t_stride, 1024) + 16;
+  plan.scratch_floats =
+      (plan.band_rows + 4) * plan.strip_w + 8 * plan.v_stride + 8 * plan.m_stride;
+  plan.shared_floats = 2 * K + 16;
+  return plan;
+}
+
 }  // namespace
 
 index_t conv_winograd_alpha(const ConvParams& p) noexcept {
   return p.k[1] == p.k[2] && (p.k[1] == 3 || p.k[1] == 5) ? p.k[1] + 1 : 0;
 }
 
+bool conv_winograd_rows_applies(const ConvParams& p) noexcept {
+  if (p.groups != 1 || p.c_in < 2 || p.c_in >= 16 || p.c_out < 8) return false;
+  if (p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1 || p.pad[0] != 0) return false;
+  if (p.k[1] != 5 || p.k[2] != 5 || p.stride[1] != 1 || p.stride[2] != 1 || p.dil[1] != 1 ||
+      p.dil[2] != 1)
+    return false;
+  // Where it pays, from single images (the worst case; the batch size must not decide) timed at
+  // one thread against the kernels that run otherwise, AVX-512: 3 -> 64 on 224x224 0.57 of their
+  // time, 15 -> 32 on 28x28 0.55, 8 -> 32 0.59, 2 -> 16 0.79, 4 -> 16 on 16x40 0.71, 2 -> 16 on
+  // 20x20 0.93; but 2 -> 16 on 14x14 1.23, 3 -> 16 on 12x12 1.15 and 14x5 1.55 (few runs per row
+  // and per plane: the transforms' partial vectors). One channel: 1 -> 16 on 28x28 (the lecture's
+  // first layer) 1.09, on 56x56 1.00, against the shifted copies, which keep it (and its exact
+  // integer sums).
+  const index_t pixels = checked_mul(p.out[1], p.out[2]);
+  if (pixels >= 0 && pixels < 400) return false;
+  // Rows of at least 8 pixels and at most 2**16 (one output row's V within a few MB).
+  if (p.out[2] < 8 || p.out[2] > (index_t(1) << 16)) return false;
+  return p.out[1] < (index_t(1) << 40);
+}
+
 bool conv_winograd_applies(const ConvParams& p) noexcept {
+  if (conv_winograd_rows_applies(p)) return true;
   if (p.groups != 1 || p.c_in < 16 || p.c_out < 16) return false;
   if (p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1 || p.pad[0] != 0) return false;
   if (conv_winograd_alpha(p) == 0 || p.stride[1] != 1 || p.stride[2] != 1 || p.dil[1] != 1 ||
@@ -51,11 +135,13 @@ bool conv_winograd_applies(const ConvParams& p) noexcept {
 }
 
 index_t conv_winograd_packed_size(const ConvParams& p) noexcept {
+  if (conv_winograd_rows_applies(p)) return 8 * round_up(p.c_out, 16) * 5 * p.c_in;
   const index_t alpha = conv_winograd_alpha(p);
   return alpha * alpha * round_up(p.c_out, 16) * p.c_in;
 }
 
 WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) noexcept {
+  if (conv_winograd_rows_applies(p)) return rows_plan(p, threads, vec);
   WinogradPlan plan;
   plan.tiles_h = (p.out[1] + 1) / 2;
   plan.tiles_w = (p.out[2] + 1) / 2;
@@ -74,26 +160,13 @@ WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) n
   // hands them out. Ties go to the shorter band. (256 channels on 14x14, batch 8, two threads:
   // bands of 9 tile rows, 63 tiles in 64 lanes, ran 9 % faster than bands of 4, 28 tiles in 32
   // lanes, which a cost of 4 per task and no simulation chose.)
-  const int slots = threads < 1 ? 1 : (threads > 64 ? 64 : threads);
   index_t best = -1;
   for (index_t r = 1; r <= max_rows; ++r) {
     const index_t tasks = (rows + r - 1) / r;
     const index_t full = covered_lanes(r * tw, vec) + 16;
     const index_t last = covered_lanes((rows - (tasks - 1) * r) * tw, vec) + 16;
-    if (tasks > 1024) {  // many tasks: they balance; only the total counts
-      const index_t cost = ((tasks - 1) * full + last + slots - 1) / slots;
-      if (best < 0 || cost < best) best = cost, plan.band_rows = r;
-      continue;
-    }
-    index_t load[64] = {0};
-    for (index_t i = 0; i < tasks; ++i) {
-      int free = 0;
-      for (int j = 1; j < slots; ++j)
-        if (load[j] < load[free]) free = j;
-      load[free] += i + 1 < tasks ? full : last;
-    }
-    index_t cost = 0;
-    for (int j = 0; j < slots; ++j) cost = load[j] > cost ? load[j] : cost;
+    const index_t cost = simulated_run(tasks, threads, (tasks - 1) * full + last,
+                                       [&](index_t i) { return i + 1 < tasks ? full : last; });
     if (best < 0 || cost < best) best = cost, plan.band_rows = r;
   }
   plan.tasks = (rows + plan.band_rows - 1) / plan.band_rows;
@@ -114,6 +187,7 @@ WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) n
   plan.v_stride = round_up(c_in * plan.t_stride, 1024) + 16;
   plan.m_stride = round_up(plan.chunk * plan.t_stride, 1024) + 16;
   plan.scratch_floats = strips + xi * plan.v_stride + xi * plan.m_stride;
+  plan.shared_floats = 2 * c_in + 16;
   return plan;
 }
 

@@ -1,5 +1,5 @@
 // conv_winograd.h - 3x3 and 5x5 convolutions with unit strides by Winograd's minimal filtering
-// F(2x2, 3x3) and F(2x2, 5x5).
+// F(2x2, 3x3) and F(2x2, 5x5); 5x5 convolutions of few input channels by F(4, 5) along the rows.
 //
 // Each 2x2 block of output pixels (a tile) of an output channel f is
 //
@@ -32,6 +32,21 @@
 // by overflow in a transform) could turn outputs whose windows don't contain it into NaN. The
 // driver checks every output it stores and reports any non-finite one; the caller then
 // recomputes the whole call with the GEMM kernels, whose NaN and infinities are the definition's.
+//
+// F(4, 5) along the rows (layers of 2 to 15 input channels, the first 5x5 layer of a colour
+// image network): with few channels the 2-D transforms cost more than the products they save
+// (each filter's output transform would weigh as much as its 36 products). Along the rows only, each
+// run of 4 output pixels of a row is, per filter f,
+//
+//   y = A^T sum_(c, a) U[f, c, a] (.) V[c, row + a],   U[f, c, a] = G w[f, c, a, :],  V = B^T d,
+//
+// with d the 8 inputs under the run in input row (row + a) of channel c: the kernel rows a and
+// the channels are the products' taps (K = 5 c_in, the rows a tile row's length apart in V, as
+// in the shifted-copies kernel), 8 products per tap instead of 4 x 5 multiply-adds (2.5 times
+// fewer), and the output transform is paid once per filter and run, not per tap. The points are
+// 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (conv_winograd_avx2.cpp has the matrices). Measured
+// worst error, relative to the sum of the terms' magnitudes: about 10 eps32, within the tests'
+// bound of (25 c_in + 2) eps32; G's ninths and forty-fifths round integer-valued data.
 #pragma once
 
 #include "common.h"
@@ -42,18 +57,28 @@ namespace cnncore {
 // The patch side alpha: 4 for a 3x3 kernel, 6 for 5x5; 0 for any other kernel.
 index_t conv_winograd_alpha(const ConvParams& p) noexcept;
 
-// 3x3 or 5x5 kernels, unit strides and dilations, one group, 2-D, float32, at least 16 input and
-// 16 output channels, output planes of at least 100 pixels; rows short enough for a band of one
+// Either F(2x2, r) (conv_winograd_alpha): 3x3 or 5x5 kernels, unit strides and dilations, one
+// group, 2-D, float32, at least 16 input and 16 output channels, output planes of at least 100
+// pixels; rows short enough for a band of one
 // tile row to keep its transformed input within a few megabytes. Below those sizes the
 // transforms weigh more than the products save (measurements in conv_winograd.cpp). The batch
-// size never decides: it must not change the bits.
+// size never decides: it must not change the bits. Or F(4, 5) along the rows
+// (conv_winograd_rows_applies).
 bool conv_winograd_applies(const ConvParams& p) noexcept;
+// 5x5 kernels, unit strides and dilations, one group, 2-D, 2 to 15 input channels, at least 8
+// output channels, output planes of at least 400 pixels and rows of at least 8 (measurements in
+// conv_winograd.cpp).
+bool conv_winograd_rows_applies(const ConvParams& p) noexcept;
 
 struct WinogradPlan {
-  index_t alpha = 4;                 // patch side (conv_winograd_alpha)
-  index_t tiles_h = 0, tiles_w = 0;  // tiles per image: ceil(h_out / 2) x ceil(w_out / 2)
-  index_t band_rows = 1;             // tile rows per task
-  index_t tasks = 0;                 // ceil(n * tiles_h / band_rows)
+  bool along_rows = false;           // F(4, 5) along the rows; the fields marked (R) are its
+  index_t alpha = 4;                 // patch side (conv_winograd_alpha); 8 along the rows
+  index_t tiles_h = 0, tiles_w = 0;  // tiles per image: ceil(h_out / 2) x ceil(w_out / 2);
+                                     // (R) h_out x ceil(w_out / 4)
+  index_t band_rows = 1;             // tile rows per task; (R) output rows, of one image
+  index_t bands = 1;                 // (R) bands per image
+  index_t tasks = 0;                 // ceil(n * tiles_h / band_rows); (R) n * bands
+  index_t copy_len = 0;              // (R) floats per channel in V: the band's input rows, slack
   index_t t_stride = 0;              // floats between channels in V, and between filters in M
   index_t chunk = 16;                // filters per pass of the products (a multiple of 16)
   // Floats between V[xi] and V[xi + 1], and between M[xi] and M[xi + 1]: 64 bytes past a multiple
@@ -62,12 +87,14 @@ struct WinogradPlan {
   index_t v_stride = 0, m_stride = 0;
   index_t strip_w = 0;               // one zero-padded input row of a tile row's patches
   index_t scratch_floats = 0;        // per thread: strip, rows' transforms, V, M
+  index_t shared_floats = 0;         // after the threads' scratch: the product tiles' offsets
 };
 // vec: the product tiles' vector width in pixels (8 for AVX2, 16 for AVX-512), which decides how
 // well a band's tiles fill them.
 WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) noexcept;
 
-// The transformed weights: U[xi][panel][c][16] (16 filters per panel, zero past c_out).
+// The transformed weights: U[xi][panel][c][16] (16 filters per panel, zero past c_out); along the
+// rows U[xi][panel][a * c_in + c][16].
 index_t conv_winograd_packed_size(const ConvParams& p) noexcept;
 
 // AVX2/FMA (own flags; call only when the CPU has them).
@@ -75,7 +102,7 @@ void conv_winograd_pack_avx2(const ConvParams& p, const float* w, float* packed,
                              int threads) noexcept;
 // y for every image; false when some output came out NaN or infinite (y is then incomplete and
 // the caller recomputes it another way). scratch: threads * plan.scratch_floats floats plus
-// c_in int64 offsets' worth (2 * c_in floats) after them, 64-byte aligned.
+// plan.shared_floats after them, 64-byte aligned.
 bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const float* x,
                         const float* packed, const float* bias, float* y, float* scratch,
                         int threads, const FusedActivation* act = nullptr) noexcept;

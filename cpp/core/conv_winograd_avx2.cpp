@@ -331,11 +331,218 @@ bool run(const ConvParams& p, const WinogradPlan& plan, const float* x, const fl
   return !non_finite.load();
 }
 
+// ---- F(4, 5) along the rows ---------------------------------------------------------------
+// Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity:
+//   B^T = [-1 0 21/4 0 -21/4 0 1 0; 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0;
+//          0 1/2 1/4 -5/2 -5/4 2 1 0; 0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0;
+//          0 -2 4 5/2 -5 -1/2 1 0; 0 -1 0 21/4 0 -21/4 0 1]
+//   G = [-1 0 0 0 0; -2/9 (x5); -2/9 2/9 -2/9 2/9 -2/9; (1/2 1 2 4 8)/45; (1/2 -1 2 -4 8)/45;
+//        (32 16 8 4 2)/45; (32 -16 8 -4 2)/45; 0 0 0 0 1]
+//   A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0; 0 1 1 4 4 1/4 1/4 0;
+//          0 1 -1 8 -8 1/8 -1/8 1]
+
+// o = B^T d for 8 runs (d[i]: input i of each run's window).
+inline void rows_bt(const __m256* d, __m256* o) {
+  const __m256 c525 = _mm256_set1_ps(5.25f), c425 = _mm256_set1_ps(-4.25f);
+  o[0] = _mm256_fmadd_ps(c525, _mm256_sub_ps(d[2], d[4]), _mm256_sub_ps(d[6], d[0]));
+  o[7] = _mm256_fmadd_ps(c525, _mm256_sub_ps(d[3], d[5]), _mm256_sub_ps(d[7], d[1]));
+  const __m256 a1 = _mm256_fmadd_ps(c425, d[3], _mm256_add_ps(d[1], d[5]));
+  const __m256 b1 = _mm256_fmadd_ps(c425, d[4], _mm256_add_ps(d[2], d[6]));
+  o[1] = _mm256_add_ps(b1, a1);
+  o[2] = _mm256_sub_ps(b1, a1);
+  const __m256 a2 = fma8(2.0f, d[5], fma8(-2.5f, d[3], _mm256_mul_ps(_mm256_set1_ps(0.5f), d[1])));
+  const __m256 b2 = _mm256_add_ps(fma8(-1.25f, d[4], _mm256_mul_ps(_mm256_set1_ps(0.25f), d[2])), d[6]);
+  o[3] = _mm256_add_ps(b2, a2);
+  o[4] = _mm256_sub_ps(b2, a2);
+  const __m256 a3 = fma8(0.5f, d[5], fma8(-2.5f, d[3], _mm256_add_ps(d[1], d[1])));
+  const __m256 b3 = _mm256_add_ps(fma8(-5.0f, d[4], _mm256_mul_ps(_mm256_set1_ps(4.0f), d[2])), d[6]);
+  o[5] = _mm256_add_ps(b3, a3);
+  o[6] = _mm256_sub_ps(b3, a3);
+}
+
+// y = A^T m for 8 runs of one filter (m[xi] at m + xi * ms), plus the bias (if any), as the 32
+// output pixels of the 8 runs in order: out[0] runs 0 and 1, ..., out[3] runs 6 and 7.
+inline void rows_output_transform8(const float* m, index_t ms, const __m256* bias, __m256* out) {
+  __m256 v[8];
+  for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(m + i * ms);
+  const __m256 s1 = _mm256_add_ps(v[1], v[2]), d1 = _mm256_sub_ps(v[1], v[2]);
+  const __m256 s2 = _mm256_add_ps(v[3], v[4]), d2 = _mm256_sub_ps(v[3], v[4]);
+  const __m256 s3 = _mm256_add_ps(v[5], v[6]), d3 = _mm256_sub_ps(v[5], v[6]);
+  __m256 y0 = _mm256_add_ps(_mm256_add_ps(v[0], s1), _mm256_add_ps(s2, s3));
+  __m256 y1 = fma8(0.5f, d3, fma8(2.0f, d2, d1));
+  __m256 y2 = fma8(0.25f, s3, fma8(4.0f, s2, s1));
+  __m256 y3 = _mm256_add_ps(fma8(0.125f, d3, fma8(8.0f, d2, d1)), v[7]);
+  if (bias) {
+    y0 = _mm256_add_ps(y0, *bias);
+    y1 = _mm256_add_ps(y1, *bias);
+    y2 = _mm256_add_ps(y2, *bias);
+    y3 = _mm256_add_ps(y3, *bias);
+  }
+  // 4 x 8 transpose: run i's four outputs side by side.
+  const __m256 a = _mm256_unpacklo_ps(y0, y1), b = _mm256_unpackhi_ps(y0, y1);
+  const __m256 c = _mm256_unpacklo_ps(y2, y3), d = _mm256_unpackhi_ps(y2, y3);
+  const __m256 r04 = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(1, 0, 1, 0));  // runs 0 | 4
+  const __m256 r15 = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(3, 2, 3, 2));  // runs 1 | 5
+  const __m256 r26 = _mm256_shuffle_ps(b, d, _MM_SHUFFLE(1, 0, 1, 0));  // runs 2 | 6
+  const __m256 r37 = _mm256_shuffle_ps(b, d, _MM_SHUFFLE(3, 2, 3, 2));  // runs 3 | 7
+  out[0] = _mm256_permute2f128_ps(r04, r15, 0x20);
+  out[1] = _mm256_permute2f128_ps(r26, r37, 0x20);
+  out[2] = _mm256_permute2f128_ps(r04, r15, 0x31);
+  out[3] = _mm256_permute2f128_ps(r26, r37, 0x31);
+}
+
+// U[xi][panel][a * c_in + c][16] = (G w[f, c, a, :])[xi], computed in double and rounded once.
+void pack_rows(const ConvParams& p, const float* w, float* packed) {
+  const index_t c_in = p.c_in, c_out = p.c_out, panels = (c_out + 15) / 16, K = 5 * c_in;
+  const index_t xi_stride = panels * K * 16;
+  for (index_t i = 0; i < 8 * xi_stride; ++i) packed[i] = 0.0f;
+  for (index_t f = 0; f < c_out; ++f)
+    for (index_t c = 0; c < c_in; ++c)
+      for (index_t a = 0; a < 5; ++a) {
+        const float* g = w + ((f * c_in + c) * 5 + a) * 5;
+        const double w0 = g[0], w1 = g[1], w2 = g[2], w3 = g[3], w4 = g[4];
+        const double even = w0 + w2 + w4, odd = w1 + w3;
+        const double pe = 0.5 * w0 + 2 * w2 + 8 * w4, po = w1 + 4 * w3;
+        const double qe = 32 * w0 + 8 * w2 + 2 * w4, qo = 16 * w1 + 4 * w3;
+        const double u[8] = {-w0,         -2.0 / 9.0 * (even + odd), -2.0 / 9.0 * (even - odd),
+                             (pe + po) / 45, (pe - po) / 45,          (qe + qo) / 45,
+                             (qe - qo) / 45, w4};
+        float* dst = packed + ((f / 16) * K + a * c_in + c) * 16 + f % 16;
+        for (int xi = 0; xi < 8; ++xi) dst[xi * xi_stride] = static_cast<float>(u[xi]);
+      }
+}
+
+// V = B^T d for every run of `rows` zero-padded input rows (strip, sw floats apart) of one
+// channel: run i of row r at v + r * T + i, V[xi] at + xi * vs; 8 runs at a time.
+inline void rows_input_transform(const float* strip, index_t sw, index_t rows, index_t T, float* v,
+                                 index_t vs) {
+  for (index_t r = 0; r < rows; ++r) {
+    const float* row = strip + r * sw;
+    float* vr = v + r * T;
+    for (index_t i = 0; i < T; i += 8) {
+      __m256 d[8], o[8];
+      for (int k = 0; k < 8; ++k) d[k] = _mm256_loadu_ps(row + 4 * (i + k));
+      transpose8(d);
+      rows_bt(d, o);
+      for (int xi = 0; xi < 8; ++xi) _mm256_storeu_ps(vr + xi * vs + i, o[xi]);
+    }
+  }
+}
+
+// The output transform of one filter's band (rows output rows of w_out pixels, T runs each; M[xi]
+// at m + xi * ms, run q of the band at q), plus the bias (if any), into yf. With 4 T = w_out the
+// band's outputs are one flat run, transformed 8 runs at a time whatever the rows; otherwise row
+// by row. *bad turns NaN once a stored value is NaN or infinite.
+inline void rows_output_band(const float* m, index_t ms, index_t rows, index_t T, index_t w_out,
+                             const float* bias, float* yf, __m256* bad) {
+  const __m256 bv = _mm256_set1_ps(bias ? *bias : 0.0f);
+  const __m256* bp = bias ? &bv : nullptr;
+  __m256 acc = *bad;
+  __m256 out[4];
+  if (4 * T == w_out) {
+    const index_t Q = rows * T;
+    index_t q = 0;
+    // Whole groups: acc += 0 x (the sum of their 4 vectors), NaN when one of them is NaN or
+    // infinite (or when the sum overflows: then the GEMM recomputes a call it need not have, to
+    // the same values). Cheaper than (r - r) ORed per vector, as store_row does for the tail.
+    const __m256 zero = _mm256_setzero_ps();
+    for (; q + 8 <= Q; q += 8) {
+      rows_output_transform8(m + q, ms, bp, out);
+      float* yo = yf + 4 * q;
+      for (int i = 0; i < 4; ++i) _mm256_storeu_ps(yo + 8 * i, out[i]);
+      const __m256 sum = _mm256_add_ps(_mm256_add_ps(out[0], out[1]), _mm256_add_ps(out[2], out[3]));
+      acc = _mm256_fmadd_ps(sum, zero, acc);
+    }
+    if (q < Q) {
+      rows_output_transform8(m + q, ms, bp, out);
+      const index_t valid = 4 * (Q - q);
+      store_row(yf + 4 * q, out, wmin(valid, 16), &acc);
+      if (valid > 16) store_row(yf + 4 * q + 16, out + 2, valid - 16, &acc);
+    }
+  } else {
+    for (index_t rr = 0; rr < rows; ++rr)
+      for (index_t i = 0; i < T; i += 8) {
+        rows_output_transform8(m + rr * T + i, ms, bp, out);
+        const index_t valid = w_out - 4 * i;
+        float* yo = yf + rr * w_out + 4 * i;
+        store_row(yo, out, wmin(valid, 16), &acc);
+        if (valid > 16) store_row(yo + 16, out + 2, wmin(valid - 16, 16), &acc);
+      }
+  }
+  *bad = acc;
+}
+
+bool run_rows(const ConvParams& p, const WinogradPlan& plan, const float* x, const float* packed,
+              const float* bias, float* y, float* scratch, int threads,
+              const FusedActivation* act) {
+  const index_t c_in = p.c_in, c_out = p.c_out, K = 5 * c_in;
+  const index_t h_in = p.in[1], w_in = p.in[2], h_out = p.out[1], w_out = p.out[2];
+  const index_t T = plan.tiles_w, cl = plan.copy_len, ms = plan.t_stride, sw = plan.strip_w;
+  const index_t v_xi = plan.v_stride, m_xi = plan.m_stride, u_xi = ((c_out + 15) / 16) * K * 16;
+  const index_t row_len = 4 * ((T + 7) / 8 * 8) + 4;
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
+  const bool avx512 = use_avx512();
+#endif
+  // Tap k = (a, c) reads channel c's copy a tile row's length a rows down.
+  index_t* koff = reinterpret_cast<index_t*>(scratch + threads * plan.scratch_floats);
+  for (index_t a = 0; a < 5; ++a)
+    for (index_t c = 0; c < c_in; ++c) koff[a * c_in + c] = c * cl + a * T;
+  std::atomic<bool> non_finite{false};
+
+  parallel_tasks(plan.tasks, threads, [&](index_t t, int tid) {
+    if (non_finite.load(std::memory_order_relaxed)) return;
+    float* strip = scratch + tid * plan.scratch_floats;
+    float* v = strip + (plan.band_rows + 4) * sw;
+    float* m = v + 8 * v_xi;
+    const index_t n = t / plan.bands, oh0 = (t % plan.bands) * plan.band_rows;
+    const index_t rows = wmin(plan.band_rows, h_out - oh0), Q = rows * T;
+    // Input transform, channel by channel: the input rows under the band, zero-padded, into the
+    // strip; then 8 runs' windows at a time (8 overlapping loads, transposed) times B. (Two
+    // passes: loads reading a row just written would wait on store forwarding.) Rows are
+    // transformed in order, so a row's last vector (past its end) is overwritten by the next.
+    for (index_t c = 0; c < c_in; ++c) {
+      const float* xc = x + (n * c_in + c) * h_in * w_in;
+      for (index_t r = 0; r < rows + 4; ++r) {
+        const index_t ih = oh0 - p.pad[1] + r;
+        padded_row(strip + r * sw, row_len, ih >= 0 && ih < h_in ? xc + ih * w_in : nullptr, w_in,
+                   p.pad[2]);
+      }
+      rows_input_transform(strip, sw, rows + 4, T, v + c * cl, v_xi);
+    }
+    __m256 bad = _mm256_setzero_ps();
+    for (index_t f0 = 0; f0 < c_out; f0 += 8) {
+      const index_t nf = wmin(8, c_out - f0);
+      // The 8 products for 8 filters: M[xi][f][q], q = output row x T + run.
+      for (index_t xi = 0; xi < 8; ++xi) {
+        const float* u = packed + xi * u_xi + (f0 / 16) * K * 16 + f0 % 16;
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
+        if (avx512)
+          conv_rows_band_avx512(v + xi * v_xi, koff, K, Q, u, nf, nullptr, m + xi * m_xi, ms);
+        else
+#endif
+          conv_rows_band_avx2(v + xi * v_xi, koff, K, Q, u, nf, nullptr, m + xi * m_xi, ms);
+      }
+      // Output transform and bias; then the activation over the band's rows.
+      for (index_t fl = 0; fl < nf; ++fl) {
+        const index_t f = f0 + fl;
+        float* yf = y + ((n * c_out + f) * h_out + oh0) * w_out;
+        rows_output_band(m + fl * ms, m_xi, rows, T, w_out, bias ? bias + f : nullptr, yf, &bad);
+        if (act) activation_avx2(act->kind, act->param, yf, yf, rows * w_out);
+      }
+    }
+    if (_mm256_movemask_ps(_mm256_cmp_ps(bad, bad, _CMP_UNORD_Q)) != 0)
+      non_finite.store(true, std::memory_order_relaxed);
+  });
+  return !non_finite.load();
+}
+
 }  // namespace
 
 void conv_winograd_pack_avx2(const ConvParams& p, const float* w, float* packed,
                              int threads) noexcept {
-  if (conv_winograd_alpha(p) == 6)
+  if (conv_winograd_rows_applies(p))
+    pack_rows(p, w, packed);
+  else if (conv_winograd_alpha(p) == 6)
     pack<6>(p, w, packed, threads);
   else
     pack<4>(p, w, packed, threads);
@@ -344,6 +551,7 @@ void conv_winograd_pack_avx2(const ConvParams& p, const float* w, float* packed,
 bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const float* x,
                         const float* packed, const float* bias, float* y, float* scratch,
                         int threads, const FusedActivation* act) noexcept {
+  if (plan.along_rows) return run_rows(p, plan, x, packed, bias, y, scratch, threads, act);
   if (plan.alpha == 6) return run<6>(p, plan, x, packed, bias, y, scratch, threads, act);
   return run<4>(p, plan, x, packed, bias, y, scratch, threads, act);
 }

@@ -109,22 +109,24 @@ static void direct_vs_reference() {
   }
 }
 
-// 3x3 and 5x5 float convolutions with enough channels for Winograd's F(2x2, 3x3) and F(2x2, 5x5)
-// where the CPU has AVX2 (conv_winograd.h), paddings from a crop of one to two, against the
-// reference on small integers: 3x3 exactly (every transform is exact on them); 5x5 within the
-// float32 bound of a sum of its length (F(2x2, 5x5)'s weights hold sixths), relative to the sum
-// of the terms' magnitudes. Counts failing elements, and reports once per case.
+// 3x3 and 5x5 float convolutions with enough channels for Winograd's F(2x2, 3x3) and F(2x2, 5x5),
+// and 5x5 ones of 2 to 15 channels for F(4, 5) along the rows, where the CPU has AVX2
+// (conv_winograd.h), paddings from a crop of one to two, against the reference on small
+// integers: 3x3 exactly (every transform is exact on them); 5x5 within the float32 bound of a sum
+// of its length (the weights' transforms hold sixths, ninths), relative to the sum of the terms'
+// magnitudes. Counts failing elements, and reports once per case.
 static void fast_float_vs_reference() {
   std::mt19937_64 rng(11);
   auto pick = [&](index_t lo, index_t hi) {
     return std::uniform_int_distribution<index_t>(lo, hi)(rng);
   };
-  for (int trial = 0; trial < 30; ++trial) {
+  for (int trial = 0; trial < 45; ++trial) {
     cnncore::ConvParams p;
     p.n = pick(1, 2);
-    p.c_in = pick(16, 40);
-    p.c_out = pick(32, 50);
-    const index_t k = trial % 2 ? 5 : 3;
+    const bool rows = trial % 3 == 2;  // 2 to 15 channels: F(4, 5) along the rows
+    p.c_in = rows ? pick(2, 15) : pick(16, 40);
+    p.c_out = rows ? pick(8, 40) : pick(32, 50);
+    const index_t k = trial % 3 ? 5 : 3;
     for (int d = 1; d < 3; ++d) {
       p.in[d] = k == 3 ? pick(10, 21) : pick(28, 34);  // planes where the method applies
       p.k[d] = k;
