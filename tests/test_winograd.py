@@ -52,6 +52,7 @@ CASES5 = [
     (1, 16, 16, (14, 14), 0),       # the smallest plane: 10 x 10
     (2, 33, 17, (8, 120), 2),
     (1, 64, 48, (30, 31), 2),
+    (3, 20, 24, (9, 16), 2),        # rows of 4 tiles: two tile rows at a time, across images
 ]
 # F(4, 5) along the rows: (batch, c_in, c_out, input plane, padding)
 CASES_ROWS = [

@@ -93,6 +93,14 @@ index_t conv_winograd_alpha(const ConvParams& p) noexcept {
   return p.k[1] == p.k[2] && (p.k[1] == 3 || p.k[1] == 5) ? p.k[1] + 1 : 0;
 }
 
+index_t conv_winograd_alpha_w(const ConvParams& p) noexcept {
+  // Timed against F(2x2, 5x5) at one thread (16 -> 32 channels, 14 rows, batch 4, AVX-512):
+  // 0.97 of its time on rows of 11 and 12 outputs, 0.82 on 13, 0.71-0.80 on 17 to 30; 1.04-1.07
+  // on 8 to 10 (3 tiles of 4 columns hold up to 2 columns of nothing).
+  const index_t alpha = conv_winograd_alpha(p);
+  return alpha == 6 && p.out[2] >= 11 ? 8 : alpha;
+}
+
 bool conv_winograd_rows_applies(const ConvParams& p) noexcept {
   if (p.groups != 1 || p.c_in < 2 || p.c_in >= 16 || p.c_out < 8) return false;
   if (p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1 || p.pad[0] != 0) return false;
@@ -128,25 +136,26 @@ bool conv_winograd_applies(const ConvParams& p) noexcept {
   // 64 -> 64 on 14x14 0.88, 16 -> 32 on 28x28 0.66 (at batch 64, the lecture's layer: 0.67).
   const index_t pixels = checked_mul(p.out[1], p.out[2]);
   if (pixels >= 0 && pixels < 100) return false;
-  // One tile row's V (alpha^2 x c_in x its tiles and slack) within 4 MB.
-  const index_t tw = (p.out[2] + 1) / 2, alpha = conv_winograd_alpha(p);
-  const index_t v_row = checked_mul(alpha * alpha * (tw + 16), p.c_in);
+  // One tile row's V (alpha x alpha_w x c_in x its tiles and slack) within 4 MB.
+  const index_t tw = (p.out[2] + 1) / 2;
+  const index_t v_row = checked_mul(48 * (tw + 16), p.c_in);
   return v_row >= 0 && v_row <= (index_t(1) << 20) && p.out[1] < (index_t(1) << 40);
 }
 
 index_t conv_winograd_packed_size(const ConvParams& p) noexcept {
   if (conv_winograd_rows_applies(p)) return 8 * round_up(p.c_out, 16) * 5 * p.c_in;
-  const index_t alpha = conv_winograd_alpha(p);
-  return alpha * alpha * round_up(p.c_out, 16) * p.c_in;
+  return conv_winograd_alpha(p) * conv_winograd_alpha_w(p) * round_up(p.c_out, 16) * p.c_in;
 }
 
 WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) noexcept {
   if (conv_winograd_rows_applies(p)) return rows_plan(p, threads, vec);
   WinogradPlan plan;
-  plan.tiles_h = (p.out[1] + 1) / 2;
-  plan.tiles_w = (p.out[2] + 1) / 2;
   plan.alpha = conv_winograd_alpha(p);
-  const index_t xi = plan.alpha * plan.alpha;
+  plan.alpha_w = conv_winograd_alpha_w(p);
+  const index_t m_w = plan.alpha_w == 8 ? 4 : 2;  // output columns per tile
+  plan.tiles_h = (p.out[1] + 1) / 2;
+  plan.tiles_w = (p.out[2] + m_w - 1) / m_w;
+  const index_t xi = plan.alpha * plan.alpha_w;
   const index_t tw = plan.tiles_w, rows = p.n * plan.tiles_h, c_in = p.c_in;
   const index_t c_out16 = round_up(p.c_out, 16);
   // Band heights: V within kMaxVFloats and tasks of a few milliseconds, at least one row.
@@ -176,14 +185,18 @@ WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) n
   plan.chunk = kMaxMFloats / (xi * plan.t_stride) / 16 * 16;
   if (plan.chunk < 16) plan.chunk = 16;
   if (plan.chunk > c_out16) plan.chunk = c_out16;
-  // A strip row holds the patches of round_up(tw, 8) tiles (2 columns each, alpha - 2 more for
-  // the last), read 8 tiles at a time by 16-float loads from columns 2i, 2i + 2 (, 2i + 4).
-  plan.strip_w = round_up(2 * round_up(tw, 8) + 8, 16);
+  // A strip row holds the patches of round_up(tw, 8) tiles (m_w columns each, alpha_w - m_w more
+  // for the last), read 8 tiles at a time by 16-float loads from columns 2i, 2i + 2 (, 2i + 4),
+  // or with 4-column tiles by 8-float loads from columns 4i + 4k (k < 8).
+  plan.strip_w = round_up(m_w * round_up(tw, 8) + 8, 16);
   // A task's strip holds the input rows under its band (or the band's longest run within one
-  // image); then the rows' transforms, alpha vectors of round_up(tw, 8) per row.
+  // image); then the rows' transforms, alpha_w vectors of round_up(tw, 8) per row.
   const index_t in_rows = 2 * (plan.band_rows - 1) + plan.alpha;
   const index_t strips = round_up(in_rows * plan.strip_w, 16) +
-                         round_up(in_rows * plan.alpha * round_up(tw, 8), 16);
+                         round_up(in_rows * plan.alpha_w * round_up(tw, 8), 16);
+  // Rows of 4 tiles of 4 columns: transforms on two tile rows at a time (the lecture's CONV2 at
+  // batch 64: 0.92 of the time with a tile row at a time).
+  plan.pairs = m_w == 4 && tw == 4;
   plan.v_stride = round_up(c_in * plan.t_stride, 1024) + 16;
   plan.m_stride = round_up(plan.chunk * plan.t_stride, 1024) + 16;
   plan.scratch_floats = strips + xi * plan.v_stride + xi * plan.m_stride;

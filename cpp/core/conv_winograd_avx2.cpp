@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <atomic>
+#include <type_traits>
 
 #include "avx2_helpers.h"
 #include "conv_gemm.h"
@@ -87,6 +88,64 @@ struct Transforms<6> {
   }
 };
 
+// The 1-D transforms of F(4, 5): 8 points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity.
+//   B^T = [-1 0 21/4 0 -21/4 0 1 0; 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0;
+//          0 1/2 1/4 -5/2 -5/4 2 1 0; 0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0;
+//          0 -2 4 5/2 -5 -1/2 1 0; 0 -1 0 21/4 0 -21/4 0 1]
+//   G = [-1 0 0 0 0; -2/9 (x5); -2/9 2/9 -2/9 2/9 -2/9; (1/2 1 2 4 8)/45; (1/2 -1 2 -4 8)/45;
+//        (32 16 8 4 2)/45; (32 -16 8 -4 2)/45; 0 0 0 0 1]
+//   A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0; 0 1 1 4 4 1/4 1/4 0;
+//          0 1 -1 8 -8 1/8 -1/8 1]
+template <>
+struct Transforms<8> {
+  static void bt(const __m256* d, __m256* o) {
+    const __m256 c525 = _mm256_set1_ps(5.25f), c425 = _mm256_set1_ps(-4.25f);
+    o[0] = _mm256_fmadd_ps(c525, _mm256_sub_ps(d[2], d[4]), _mm256_sub_ps(d[6], d[0]));
+    o[7] = _mm256_fmadd_ps(c525, _mm256_sub_ps(d[3], d[5]), _mm256_sub_ps(d[7], d[1]));
+    const __m256 a1 = _mm256_fmadd_ps(c425, d[3], _mm256_add_ps(d[1], d[5]));
+    const __m256 b1 = _mm256_fmadd_ps(c425, d[4], _mm256_add_ps(d[2], d[6]));
+    o[1] = _mm256_add_ps(b1, a1);
+    o[2] = _mm256_sub_ps(b1, a1);
+    const __m256 a2 = fma8(2.0f, d[5], fma8(-2.5f, d[3], _mm256_mul_ps(_mm256_set1_ps(0.5f), d[1])));
+    const __m256 b2 =
+        _mm256_add_ps(fma8(-1.25f, d[4], _mm256_mul_ps(_mm256_set1_ps(0.25f), d[2])), d[6]);
+    o[3] = _mm256_add_ps(b2, a2);
+    o[4] = _mm256_sub_ps(b2, a2);
+    const __m256 a3 = fma8(0.5f, d[5], fma8(-2.5f, d[3], _mm256_add_ps(d[1], d[1])));
+    const __m256 b3 =
+        _mm256_add_ps(fma8(-5.0f, d[4], _mm256_mul_ps(_mm256_set1_ps(4.0f), d[2])), d[6]);
+    o[5] = _mm256_add_ps(b3, a3);
+    o[6] = _mm256_sub_ps(b3, a3);
+  }
+  // 4 outputs.
+  static void at(const __m256* m, __m256* y) {
+    const __m256 s1 = _mm256_add_ps(m[1], m[2]), d1 = _mm256_sub_ps(m[1], m[2]);
+    const __m256 s2 = _mm256_add_ps(m[3], m[4]), d2 = _mm256_sub_ps(m[3], m[4]);
+    const __m256 s3 = _mm256_add_ps(m[5], m[6]), d3 = _mm256_sub_ps(m[5], m[6]);
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], s1), _mm256_add_ps(s2, s3));
+    y[1] = fma8(0.5f, d3, fma8(2.0f, d2, d1));
+    y[2] = fma8(0.25f, s3, fma8(4.0f, s2, s1));
+    y[3] = _mm256_add_ps(fma8(0.125f, d3, fma8(8.0f, d2, d1)), m[7]);
+  }
+  static void g(const __m256* w, __m256* u) {
+    const __m256 even = _mm256_add_ps(_mm256_add_ps(w[0], w[2]), w[4]);
+    const __m256 odd = _mm256_add_ps(w[1], w[3]);
+    const __m256 pe = fma8(8.0f, w[4], fma8(2.0f, w[2], _mm256_mul_ps(_mm256_set1_ps(0.5f), w[0])));
+    const __m256 po = fma8(4.0f, w[3], w[1]);
+    const __m256 qe = fma8(2.0f, w[4], fma8(8.0f, w[2], _mm256_mul_ps(_mm256_set1_ps(32.0f), w[0])));
+    const __m256 qo = fma8(4.0f, w[3], _mm256_mul_ps(_mm256_set1_ps(16.0f), w[1]));
+    const __m256 ninth = _mm256_set1_ps(-2.0f / 9.0f), c45 = _mm256_set1_ps(1.0f / 45.0f);
+    u[0] = _mm256_sub_ps(_mm256_setzero_ps(), w[0]);
+    u[1] = _mm256_mul_ps(_mm256_add_ps(even, odd), ninth);
+    u[2] = _mm256_mul_ps(_mm256_sub_ps(even, odd), ninth);
+    u[3] = _mm256_mul_ps(_mm256_add_ps(pe, po), c45);
+    u[4] = _mm256_mul_ps(_mm256_sub_ps(pe, po), c45);
+    u[5] = _mm256_mul_ps(_mm256_add_ps(qe, qo), c45);
+    u[6] = _mm256_mul_ps(_mm256_sub_ps(qe, qo), c45);
+    u[7] = w[4];
+  }
+};
+
 // Lanes 0, 2, ..., 14 and 1, 3, ..., 15 of the 16 floats at s.
 inline void even_odd(const float* s, __m256* even, __m256* odd) {
   const __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
@@ -107,46 +166,83 @@ inline void row_times_b(const float* s, float* h, index_t hs) {
   for (int j = 0; j < A; ++j) _mm256_storeu_ps(h + j * hs, t[j]);
 }
 
-// The rows' transforms (t_k[j] at h + k * hrow + j * ht for the patch's rows k) combined down the
-// columns: V = B^T d B for 8 tiles of one channel, V[A i + j] stored at v + (A i + j) * vs.
-template <int A>
-inline void columns_times_b(const float* h, index_t hrow, index_t ht, float* v, index_t vs) {
-  for (int j = 0; j < A; ++j) {
-    __m256 t[A], o[A];
-    for (int k = 0; k < A; ++k) t[k] = _mm256_loadu_ps(h + k * hrow + j * ht);
-    Transforms<A>::bt(t, o);
-    for (int i = 0; i < A; ++i) _mm256_storeu_ps(v + (A * i + j) * vs, o[i]);
+// F(4, 5) along the rows of the patch: tile i's patch at columns 4 i .. 4 i + 7 (s at column 4 i
+// of the first): 8 overlapping loads, transposed, times B.
+template <>
+inline void row_times_b<8>(const float* s, float* h, index_t hs) {
+  __m256 d[8], t[8];
+  for (int k = 0; k < 8; ++k) d[k] = _mm256_loadu_ps(s + 4 * k);
+  transpose8(d);
+  Transforms<8>::bt(d, t);
+  for (int j = 0; j < 8; ++j) _mm256_storeu_ps(h + j * hs, t[j]);
+}
+
+// The rows' transforms (t_k[j] at h + k * hrow + j * ht, AH rows of AW) combined down the
+// columns: V = B_h^T d B_w for 8 tiles of one channel, V[AW i + j] stored at v + (AW i + j) * vs.
+// With h2: 4 tiles from h (lanes 0-3) and 4 from h2 (lanes 4-7), two tile rows of 4 tiles.
+template <int AH, int AW>
+inline void columns_times_b(const float* h, index_t hrow, index_t ht, float* v, index_t vs,
+                            const float* h2 = nullptr) {
+  for (int j = 0; j < AW; ++j) {
+    __m256 t[AH], o[AH];
+    for (int k = 0; k < AH; ++k) {
+      const float* q = h + k * hrow + j * ht;
+      t[k] = h2 ? _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(q)),
+                                       _mm_loadu_ps(h2 + k * hrow + j * ht), 1)
+                : _mm256_loadu_ps(q);
+    }
+    Transforms<AH>::bt(t, o);
+    for (int i = 0; i < AH; ++i) _mm256_storeu_ps(v + (AW * i + j) * vs, o[i]);
   }
 }
 
-// Y = A^T M A for 8 tiles of one filter (M[xi] at m + xi * ms), plus the bias (if any): the two
-// output rows of the 8 tiles, each 16 floats (tile i's two columns side by side).
-template <int A>
+// The MW outputs of 8 tiles (y[o]: output o of each tile) side by side, tile by tile: MW vectors.
+inline void interleave(const __m256* y, __m256* row, std::integral_constant<int, 2>) {
+  const __m256 lo = _mm256_unpacklo_ps(y[0], y[1]), hi = _mm256_unpackhi_ps(y[0], y[1]);
+  row[0] = _mm256_permute2f128_ps(lo, hi, 0x20);
+  row[1] = _mm256_permute2f128_ps(lo, hi, 0x31);
+}
+inline void interleave(const __m256* y, __m256* row, std::integral_constant<int, 4>) {
+  const __m256 a = _mm256_unpacklo_ps(y[0], y[1]), b = _mm256_unpackhi_ps(y[0], y[1]);
+  const __m256 c = _mm256_unpacklo_ps(y[2], y[3]), d = _mm256_unpackhi_ps(y[2], y[3]);
+  const __m256 r04 = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(1, 0, 1, 0));  // tiles 0 | 4
+  const __m256 r15 = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(3, 2, 3, 2));  // tiles 1 | 5
+  const __m256 r26 = _mm256_shuffle_ps(b, d, _MM_SHUFFLE(1, 0, 1, 0));  // tiles 2 | 6
+  const __m256 r37 = _mm256_shuffle_ps(b, d, _MM_SHUFFLE(3, 2, 3, 2));  // tiles 3 | 7
+  row[0] = _mm256_permute2f128_ps(r04, r15, 0x20);
+  row[1] = _mm256_permute2f128_ps(r26, r37, 0x20);
+  row[2] = _mm256_permute2f128_ps(r04, r15, 0x31);
+  row[3] = _mm256_permute2f128_ps(r26, r37, 0x31);
+}
+
+// Output columns per tile for a patch AW wide.
+template <int AW>
+constexpr int tile_cols() { return AW == 8 ? 4 : 2; }
+
+// Y = A_h^T M A_w for 8 tiles of one filter (M[xi] at m + xi * ms), plus the bias (if any): the
+// two output rows of the 8 tiles, each 8 MW floats (tile i's MW columns side by side).
+template <int AH, int AW>
 inline void output_transform8(const float* m, index_t ms, const __m256* bias, __m256* row0,
                               __m256* row1) {
-  __m256 s0[A], s1[A];  // A^T M: 2 x A
-  for (int j = 0; j < A; ++j) {
-    __m256 col[A], y[2];
-    for (int k = 0; k < A; ++k) col[k] = _mm256_loadu_ps(m + (A * k + j) * ms);
-    Transforms<A>::at(col, y);
+  constexpr int MW = tile_cols<AW>();
+  __m256 s0[AW], s1[AW];  // A_h^T M: 2 x AW
+  for (int j = 0; j < AW; ++j) {
+    __m256 col[AH], y[2];
+    for (int k = 0; k < AH; ++k) col[k] = _mm256_loadu_ps(m + (AW * k + j) * ms);
+    Transforms<AH>::at(col, y);
     s0[j] = y[0];
     s1[j] = y[1];
   }
-  __m256 y0[2], y1[2];  // (A^T M) A: rows 0 and 1, columns 0 and 1
-  Transforms<A>::at(s0, y0);
-  Transforms<A>::at(s1, y1);
+  __m256 y0[MW], y1[MW];  // (A_h^T M) A_w: rows 0 and 1, columns 0 .. MW - 1
+  Transforms<AW>::at(s0, y0);
+  Transforms<AW>::at(s1, y1);
   if (bias)
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < MW; ++i) {
       y0[i] = _mm256_add_ps(y0[i], *bias);
       y1[i] = _mm256_add_ps(y1[i], *bias);
     }
-  // Interleave the columns: [y_0 of tile 0, y_1 of tile 0, y_0 of tile 1, ...].
-  const __m256 lo0 = _mm256_unpacklo_ps(y0[0], y0[1]), hi0 = _mm256_unpackhi_ps(y0[0], y0[1]);
-  const __m256 lo1 = _mm256_unpacklo_ps(y1[0], y1[1]), hi1 = _mm256_unpackhi_ps(y1[0], y1[1]);
-  row0[0] = _mm256_permute2f128_ps(lo0, hi0, 0x20);
-  row0[1] = _mm256_permute2f128_ps(lo0, hi0, 0x31);
-  row1[0] = _mm256_permute2f128_ps(lo1, hi1, 0x20);
-  row1[1] = _mm256_permute2f128_ps(lo1, hi1, 0x31);
+  interleave(y0, row0, std::integral_constant<int, MW>());
+  interleave(y1, row1, std::integral_constant<int, MW>());
 }
 
 // Stores the first `valid` (1 to 16) of the 16 floats r[0], r[1] at y, and ORs (r - r) of those
@@ -172,32 +268,39 @@ inline void store_row(float* y, const __m256* r, index_t valid, __m256* bad) {
   *bad = _mm256_or_ps(*bad, _mm256_and_ps(_mm256_sub_ps(r[1], r[1]), _mm256_castsi256_ps(m1)));
 }
 
-// U = G w G^T for 8 filters of one input channel: w[k] (k = r a + b, kernel row a, column b) as
-// vectors over the filters; U[xi] stored at u + xi * us.
-template <int A>
+// Stores the first `valid` (1 to 8 MW) of the 8 MW floats r[0 .. MW - 1] at y (see store_row).
+template <int MW>
+inline void store_tile_row(float* y, const __m256* r, index_t valid, __m256* bad) {
+  store_row(y, r, wmin(valid, 16), bad);
+  if (MW == 4 && valid > 16) store_row(y + 16, r + 2, valid - 16, bad);
+}
+
+// U = G_h w G_w^T for 8 filters of one input channel: w[k] (k = r a + b, kernel row a, column b)
+// as vectors over the filters; U[xi] stored at u + xi * us.
+template <int AH, int AW>
 inline void weight_transform8(const __m256* w, float* u, index_t us) {
-  constexpr int r = A - 1;
-  __m256 t[A][r];  // G w: A x r
+  constexpr int r = AH - 1;
+  __m256 t[AH][r];  // G_h w: AH x r
   for (int b = 0; b < r; ++b) {
-    __m256 col[r], o[A];
+    __m256 col[r], o[AH];
     for (int a = 0; a < r; ++a) col[a] = w[r * a + b];
-    Transforms<A>::g(col, o);
-    for (int i = 0; i < A; ++i) t[i][b] = o[i];
+    Transforms<AH>::g(col, o);
+    for (int i = 0; i < AH; ++i) t[i][b] = o[i];
   }
-  for (int i = 0; i < A; ++i) {
-    __m256 o[A];
-    Transforms<A>::g(t[i], o);
-    for (int j = 0; j < A; ++j) _mm256_storeu_ps(u + (A * i + j) * us, o[j]);
+  for (int i = 0; i < AH; ++i) {
+    __m256 o[AW];
+    Transforms<AW>::g(t[i], o);
+    for (int j = 0; j < AW; ++j) _mm256_storeu_ps(u + (AW * i + j) * us, o[j]);
   }
 }
 
-template <int A>
+template <int A, int AW>
 void pack(const ConvParams& p, const float* w, float* packed, int threads) {
   constexpr int r = A - 1, taps = r * r;
   const index_t c_in = p.c_in, c_out = p.c_out, panels = (c_out + 15) / 16;
   const index_t xi_stride = panels * c_in * 16;  // floats between U[xi] and U[xi + 1]
   // One task per panel: 16 filters x every channel, 8 filters at a time.
-  parallel_tasks(panels, threads_for(c_out * c_in * A * A * 4) > 1 ? threads : 1,
+  parallel_tasks(panels, threads_for(c_out * c_in * A * AW * 4) > 1 ? threads : 1,
                  [&](index_t panel, int) {
     for (index_t c = 0; c < c_in; ++c)
       for (index_t half = 0; half < 2; ++half) {
@@ -218,15 +321,15 @@ void pack(const ConvParams& p, const float* w, float* packed, int threads) {
             for (int k = 0; k < taps; ++k) g[k][j] = f0 + j < c_out ? w0[j * fs + k] : 0.0f;
           for (int k = 0; k < taps; ++k) gv[k] = _mm256_load_ps(g[k]);
         }
-        weight_transform8<A>(gv, packed + (panel * c_in + c) * 16 + half * 8, xi_stride);
+        weight_transform8<A, AW>(gv, packed + (panel * c_in + c) * 16 + half * 8, xi_stride);
       }
   });
 }
 
-template <int A>
+template <int A, int AW>
 bool run(const ConvParams& p, const WinogradPlan& plan, const float* x, const float* packed,
          const float* bias, float* y, float* scratch, int threads, const FusedActivation* act) {
-  constexpr int XI = A * A;
+  constexpr int XI = A * AW, MW = tile_cols<AW>();
   const index_t c_in = p.c_in, c_out = p.c_out, panels = (c_out + 15) / 16;
   const index_t h_in = p.in[1], w_in = p.in[2], h_out = p.out[1], w_out = p.out[2];
   const index_t th = plan.tiles_h, tw = plan.tiles_w, ts = plan.t_stride, sw = plan.strip_w;
@@ -235,8 +338,12 @@ bool run(const ConvParams& p, const WinogradPlan& plan, const float* x, const fl
   const index_t u_xi = panels * c_in * 16;
   const index_t tw8 = (tw + 7) / 8 * 8, in_rows_max = 2 * (plan.band_rows - 1) + A;
   const index_t strip_floats = (in_rows_max * sw + 15) / 16 * 16;
-  const index_t rows_floats = (in_rows_max * A * tw8 + 15) / 16 * 16;
+  const index_t rows_floats = (in_rows_max * AW * tw8 + 15) / 16 * 16;
   const index_t v_floats = XI * v_xi;
+  // Rows of 4 tiles of 4 columns (plan.pairs: 13 to 16 output columns, the lecture's CONV2) fill
+  // half a vector: the transforms then run on two tile rows at a time, the band's run of tiles
+  // being flat.
+  const bool pairs = plan.pairs;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
   const bool avx512 = use_avx512();
 #endif
@@ -256,9 +363,9 @@ bool run(const ConvParams& p, const WinogradPlan& plan, const float* x, const fl
     const index_t band = g1 - g0, T = band * tw;
     // Input transform, channel by channel, for each run of the band's tile rows that lie in one
     // image: the input rows under the run copied into a zero-padded strip; each row's transform
-    // kept (a row serves the patches of up to A / 2 tile rows); then each tile row's patches
-    // combined down the columns. Each V row is written front to back (tile rows in order), so
-    // the last vector of a tile row (past its end) is overwritten by the next row's first.
+    // kept (a row serves the patches of up to A / 2 tile rows); then the patches combined down
+    // the columns. V (and R) rows are written front to back, so a vector's lanes past a row's or
+    // a run's end are overwritten by the next row's or run's.
     for (index_t c = 0; c < c_in; ++c)
       for (index_t rr0 = 0; rr0 < band;) {
         const index_t n = (g0 + rr0) / th, r0 = (g0 + rr0) % th;
@@ -270,20 +377,24 @@ bool run(const ConvParams& p, const WinogradPlan& plan, const float* x, const fl
           padded_row(strip + a * sw, sw, ih >= 0 && ih < h_in ? xc + ih * w_in : nullptr, w_in,
                      p.pad[2]);
         }
+        float* vc = v + c * ts;
         for (index_t a = 0; a < in_rows; ++a)
           for (index_t i = 0; i < tw; i += 8)
-            row_times_b<A>(strip + a * sw + 2 * i, rowsb + a * A * tw8 + i, tw8);
-        float* vc = v + c * ts;
-        for (index_t rr = rr0; rr < rr0 + run_rows; ++rr)
-          for (index_t i = 0; i < tw; i += 8)
-            columns_times_b<A>(rowsb + 2 * (rr - rr0) * A * tw8 + i, A * tw8, tw8,
-                               vc + rr * tw + i, v_xi);
+            row_times_b<AW>(strip + a * sw + MW * i, rowsb + a * AW * tw8 + i, tw8);
+        for (index_t rr = rr0; rr < rr0 + run_rows; rr += pairs ? 2 : 1) {
+          const float* h = rowsb + 2 * (rr - rr0) * AW * tw8;
+          if (pairs && rr + 1 < rr0 + run_rows)
+            columns_times_b<A, AW>(h, AW * tw8, tw8, vc + rr * tw, v_xi, h + 2 * AW * tw8);
+          else
+            for (index_t i = 0; i < tw; i += 8)
+              columns_times_b<A, AW>(h + i, AW * tw8, tw8, vc + rr * tw + i, v_xi);
+        }
         rr0 += run_rows;
       }
     __m256 bad = _mm256_setzero_ps();
     for (index_t f0 = 0; f0 < c_out; f0 += plan.chunk) {
       const index_t nf = wmin(plan.chunk, c_out - f0);
-      // The A x A products for the chunk's filters: M[xi][f][tile].
+      // The products for the chunk's filters: M[xi][f][tile].
       for (index_t xi = 0; xi < XI; ++xi) {
         const float* u = packed + xi * u_xi + (f0 / 16) * c_in * 16;
         float* mx = m + xi * m_xi;
@@ -306,13 +417,30 @@ bool run(const ConvParams& p, const WinogradPlan& plan, const float* x, const fl
           const index_t g = g0 + rr, n = g / th, r = g % th;
           float* y0 = y + ((n * c_out + f) * h_out + 2 * r) * w_out;
           const bool two = 2 * r + 1 < h_out;
-          for (index_t i = 0; i < tw; i += 8) {
-            __m256 row0[2], row1[2];
-            output_transform8<A>(m + fl * ts + rr * tw + i, m_xi, bias ? &bv : nullptr, row0,
-                                 row1);
-            const index_t valid = wmin(16, w_out - 2 * i);
-            store_row(y0 + 2 * i, row0, valid, &bad);
-            if (two) store_row(y0 + w_out + 2 * i, row1, valid, &bad);
+          if constexpr (MW == 4) {
+            if (pairs && rr % 2 == 0) {
+              // Tile rows rr (lanes 0-3) and rr + 1 (lanes 4-7, if in the band).
+              __m256 row0[MW], row1[MW];
+              output_transform8<A, AW>(m + fl * ts + rr * tw, m_xi, bias ? &bv : nullptr, row0,
+                                       row1);
+              const index_t valid = wmin(16, w_out);
+              store_row(y0, row0, valid, &bad);
+              if (two) store_row(y0 + w_out, row1, valid, &bad);
+              if (rr + 1 < band) {
+                const index_t g2 = g + 1, n2 = g2 / th, r2 = g2 % th;
+                float* y2 = y + ((n2 * c_out + f) * h_out + 2 * r2) * w_out;
+                store_row(y2, row0 + 2, valid, &bad);
+                if (2 * r2 + 1 < h_out) store_row(y2 + w_out, row1 + 2, valid, &bad);
+              }
+            }
+          }
+          for (index_t i = 0; i < tw && !pairs; i += 8) {
+            __m256 row0[MW], row1[MW];
+            output_transform8<A, AW>(m + fl * ts + rr * tw + i, m_xi, bias ? &bv : nullptr, row0,
+                                     row1);
+            const index_t valid = wmin(8 * MW, w_out - MW * i);
+            store_tile_row<MW>(y0 + MW * i, row0, valid, &bad);
+            if (two) store_tile_row<MW>(y0 + w_out + MW * i, row1, valid, &bad);
           }
           if (!act) continue;
           if (run_start && run_start + run_len != y0) {
@@ -332,63 +460,17 @@ bool run(const ConvParams& p, const WinogradPlan& plan, const float* x, const fl
 }
 
 // ---- F(4, 5) along the rows ---------------------------------------------------------------
-// Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity:
-//   B^T = [-1 0 21/4 0 -21/4 0 1 0; 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0;
-//          0 1/2 1/4 -5/2 -5/4 2 1 0; 0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0;
-//          0 -2 4 5/2 -5 -1/2 1 0; 0 -1 0 21/4 0 -21/4 0 1]
-//   G = [-1 0 0 0 0; -2/9 (x5); -2/9 2/9 -2/9 2/9 -2/9; (1/2 1 2 4 8)/45; (1/2 -1 2 -4 8)/45;
-//        (32 16 8 4 2)/45; (32 -16 8 -4 2)/45; 0 0 0 0 1]
-//   A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0; 0 1 1 4 4 1/4 1/4 0;
-//          0 1 -1 8 -8 1/8 -1/8 1]
-
-// o = B^T d for 8 runs (d[i]: input i of each run's window).
-inline void rows_bt(const __m256* d, __m256* o) {
-  const __m256 c525 = _mm256_set1_ps(5.25f), c425 = _mm256_set1_ps(-4.25f);
-  o[0] = _mm256_fmadd_ps(c525, _mm256_sub_ps(d[2], d[4]), _mm256_sub_ps(d[6], d[0]));
-  o[7] = _mm256_fmadd_ps(c525, _mm256_sub_ps(d[3], d[5]), _mm256_sub_ps(d[7], d[1]));
-  const __m256 a1 = _mm256_fmadd_ps(c425, d[3], _mm256_add_ps(d[1], d[5]));
-  const __m256 b1 = _mm256_fmadd_ps(c425, d[4], _mm256_add_ps(d[2], d[6]));
-  o[1] = _mm256_add_ps(b1, a1);
-  o[2] = _mm256_sub_ps(b1, a1);
-  const __m256 a2 = fma8(2.0f, d[5], fma8(-2.5f, d[3], _mm256_mul_ps(_mm256_set1_ps(0.5f), d[1])));
-  const __m256 b2 = _mm256_add_ps(fma8(-1.25f, d[4], _mm256_mul_ps(_mm256_set1_ps(0.25f), d[2])), d[6]);
-  o[3] = _mm256_add_ps(b2, a2);
-  o[4] = _mm256_sub_ps(b2, a2);
-  const __m256 a3 = fma8(0.5f, d[5], fma8(-2.5f, d[3], _mm256_add_ps(d[1], d[1])));
-  const __m256 b3 = _mm256_add_ps(fma8(-5.0f, d[4], _mm256_mul_ps(_mm256_set1_ps(4.0f), d[2])), d[6]);
-  o[5] = _mm256_add_ps(b3, a3);
-  o[6] = _mm256_sub_ps(b3, a3);
-}
+// Transforms<8> above; the products on the shifted-copies tiles, with the kernel rows as taps.
 
 // y = A^T m for 8 runs of one filter (m[xi] at m + xi * ms), plus the bias (if any), as the 32
 // output pixels of the 8 runs in order: out[0] runs 0 and 1, ..., out[3] runs 6 and 7.
 inline void rows_output_transform8(const float* m, index_t ms, const __m256* bias, __m256* out) {
-  __m256 v[8];
+  __m256 v[8], y[4];
   for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(m + i * ms);
-  const __m256 s1 = _mm256_add_ps(v[1], v[2]), d1 = _mm256_sub_ps(v[1], v[2]);
-  const __m256 s2 = _mm256_add_ps(v[3], v[4]), d2 = _mm256_sub_ps(v[3], v[4]);
-  const __m256 s3 = _mm256_add_ps(v[5], v[6]), d3 = _mm256_sub_ps(v[5], v[6]);
-  __m256 y0 = _mm256_add_ps(_mm256_add_ps(v[0], s1), _mm256_add_ps(s2, s3));
-  __m256 y1 = fma8(0.5f, d3, fma8(2.0f, d2, d1));
-  __m256 y2 = fma8(0.25f, s3, fma8(4.0f, s2, s1));
-  __m256 y3 = _mm256_add_ps(fma8(0.125f, d3, fma8(8.0f, d2, d1)), v[7]);
-  if (bias) {
-    y0 = _mm256_add_ps(y0, *bias);
-    y1 = _mm256_add_ps(y1, *bias);
-    y2 = _mm256_add_ps(y2, *bias);
-    y3 = _mm256_add_ps(y3, *bias);
-  }
-  // 4 x 8 transpose: run i's four outputs side by side.
-  const __m256 a = _mm256_unpacklo_ps(y0, y1), b = _mm256_unpackhi_ps(y0, y1);
-  const __m256 c = _mm256_unpacklo_ps(y2, y3), d = _mm256_unpackhi_ps(y2, y3);
-  const __m256 r04 = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(1, 0, 1, 0));  // runs 0 | 4
-  const __m256 r15 = _mm256_shuffle_ps(a, c, _MM_SHUFFLE(3, 2, 3, 2));  // runs 1 | 5
-  const __m256 r26 = _mm256_shuffle_ps(b, d, _MM_SHUFFLE(1, 0, 1, 0));  // runs 2 | 6
-  const __m256 r37 = _mm256_shuffle_ps(b, d, _MM_SHUFFLE(3, 2, 3, 2));  // runs 3 | 7
-  out[0] = _mm256_permute2f128_ps(r04, r15, 0x20);
-  out[1] = _mm256_permute2f128_ps(r26, r37, 0x20);
-  out[2] = _mm256_permute2f128_ps(r04, r15, 0x31);
-  out[3] = _mm256_permute2f128_ps(r26, r37, 0x31);
+  Transforms<8>::at(v, y);
+  if (bias)
+    for (int i = 0; i < 4; ++i) y[i] = _mm256_add_ps(y[i], *bias);
+  interleave(y, out, std::integral_constant<int, 4>());
 }
 
 // U[xi][panel][a * c_in + c][16] = (G w[f, c, a, :])[xi], computed in double and rounded once.
@@ -423,7 +505,7 @@ inline void rows_input_transform(const float* strip, index_t sw, index_t rows, i
       __m256 d[8], o[8];
       for (int k = 0; k < 8; ++k) d[k] = _mm256_loadu_ps(row + 4 * (i + k));
       transpose8(d);
-      rows_bt(d, o);
+      Transforms<8>::bt(d, o);
       for (int xi = 0; xi < 8; ++xi) _mm256_storeu_ps(vr + xi * vs + i, o[xi]);
     }
   }
@@ -542,18 +624,21 @@ void conv_winograd_pack_avx2(const ConvParams& p, const float* w, float* packed,
                              int threads) noexcept {
   if (conv_winograd_rows_applies(p))
     pack_rows(p, w, packed);
+  else if (conv_winograd_alpha_w(p) == 8)
+    pack<6, 8>(p, w, packed, threads);
   else if (conv_winograd_alpha(p) == 6)
-    pack<6>(p, w, packed, threads);
+    pack<6, 6>(p, w, packed, threads);
   else
-    pack<4>(p, w, packed, threads);
+    pack<4, 4>(p, w, packed, threads);
 }
 
 bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const float* x,
                         const float* packed, const float* bias, float* y, float* scratch,
                         int threads, const FusedActivation* act) noexcept {
   if (plan.along_rows) return run_rows(p, plan, x, packed, bias, y, scratch, threads, act);
-  if (plan.alpha == 6) return run<6>(p, plan, x, packed, bias, y, scratch, threads, act);
-  return run<4>(p, plan, x, packed, bias, y, scratch, threads, act);
+  if (plan.alpha_w == 8) return run<6, 8>(p, plan, x, packed, bias, y, scratch, threads, act);
+  if (plan.alpha == 6) return run<6, 6>(p, plan, x, packed, bias, y, scratch, threads, act);
+  return run<4, 4>(p, plan, x, packed, bias, y, scratch, threads, act);
 }
 
 }  // namespace cnncore
