@@ -176,6 +176,30 @@ def test_one_channel_row_kernel(simd, c_out, groups, size, k, padding):
     assert y.tobytes() == conv_nd("conv2d", 2, x, w, b, 1, padding, 1, groups, impl="gemm").tobytes()
 
 
+def test_one_channel_copies_straight_from_the_input_rows(simd):
+    # Rows as long as the output's (w_in == w_out: padding that keeps the width): with AVX-512 the
+    # shifted copies come straight from the input rows, the columns outside them zeroed by masks
+    # per 16-float chunk (the first and last input rows through a buffer). Widths around multiples
+    # of 16 and up to the limit (256) and past it, dilations, pads split unevenly, against the
+    # reference and bitwise against the GEMM.
+    from cnncore._conv import conv_nd
+
+    cases = [(h, w, k, d) for w in (1, 2, 15, 16, 17, 31, 33, 47, 48, 49, 255, 256, 257)
+             for h, k, d in ((1, 3, 1), (6, 5, 1), (9, 3, 2), (4, 7, 1))]
+    for i, (h, w, k, d) in enumerate(cases):
+        total = (k - 1) * d
+        left = [total // 2, 0, total][i % 3]
+        padding = ((total // 2, total - total // 2), (left, total - left))
+        x = rng.standard_normal((2, 1, h, w)).astype(np.float32)
+        wt = rng.standard_normal((9, 1, k, k)).astype(np.float32)
+        b = rng.standard_normal(9).astype(np.float32)
+        y = conv_nd("conv2d", 2, x, wt, b, 1, padding, d, 1)
+        assert y.shape == (2, 9, h, w)
+        g = conv_nd("conv2d", 2, x, wt, b, 1, padding, d, 1, impl="gemm")
+        assert y.tobytes() == g.tobytes(), (h, w, k, d, padding)
+    _check(x, wt, b, padding=padding, dilation=d)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_one_channel_kernel_every_band_length(simd, threads):
     # Bands of 1..100 pixels (one row of width w, or several rows) cover every way the flat run

@@ -369,6 +369,9 @@ void conv_rows_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
   const index_t padded_w = w_out + (kw - 1) * dw, padded_stride = conv_rows_padded_stride(p);
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
   const bool avx512 = use_avx512();
+  // Rows as long as the output's: the copies straight from the input rows (lecture's CONV1: its
+  // copies took 10 % of the layer through the strip, 6 % this way).
+  const bool direct_copies = avx512 && conv_rows_copies_fit(w_in, w_out, kw, dw, p.pad[2]);
 #endif
   // Tap k = (a, c, b), the packed weights' order, reads copy (c, b), a * dil_h rows down: the same
   // offsets for every thread, kept in the first thread's scratch after its copies and strip.
@@ -386,9 +389,16 @@ void conv_rows_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
     const float* xg = x + (n * p.c_in + g * cin_g) * h_in * w_in;
     const index_t rows = oh1 - oh0 + (kh - 1) * dh, ih0 = oh0 - p.pad[1];
     for (index_t c = 0; c < cin_g; ++c) {
+      const float* xc = xg + c * h_in * w_in;
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
+      if (direct_copies) {
+        conv_rows_copies_avx512(xc, h_in, w_in, ih0, rows, kw, dw, p.pad[2],
+                                copies + c * kw * copy_len, copy_len);
+        continue;
+      }
+#endif
       // The channel's input rows, zero-padded, into a strip; then each row's k_w windows into the
       // copies. (Two passes: a copy reading a row just written would wait on store forwarding.)
-      const float* xc = xg + c * h_in * w_in;
       for (index_t r = 0; r < rows; ++r) {
         const index_t ih = ih0 + r;
         padded_row(pstrip + r * padded_stride, padded_w,

@@ -30,6 +30,50 @@ struct Avx512 {
 
 }  // namespace
 
+void conv_rows_copies_avx512(const float* xc, index_t h_in, index_t w, index_t ih0, index_t rows,
+                             index_t kw, index_t dw, index_t pad_left, float* copies,
+                             index_t copy_len) noexcept {
+  const index_t chunks = (w + 15) / 16;
+  // A row bounced through a buffer with room around it: the first and last rows of the input,
+  // whose shifted loads would reach outside the array.
+  alignas(64) float bounce[kMaxCopyWidth + 2 * 64];
+  for (index_t b = 0; b < kw; ++b) {
+    const index_t shift = b * dw - pad_left;  // copy column j is input column j + shift
+    // Each chunk's lanes whose input column lies inside the row.
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __mmask16 inside[kMaxCopyWidth / 16];
+    for (index_t c = 0; c < chunks; ++c) {
+      const __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(16 * c + shift)));
+      inside[c] = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) &
+                  _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(static_cast<int>(w)));
+    }
+    float* dst = copies + b * copy_len;
+    for (index_t r = 0; r < rows; ++r, dst += w) {
+      const index_t ih = ih0 + r;
+      if (ih < 0 || ih >= h_in) {
+        for (index_t c = 0; c < chunks; ++c) _mm512_storeu_ps(dst + 16 * c, _mm512_setzero_ps());
+        continue;
+      }
+      const float* src = xc + ih * w;
+      if (ih == 0 || ih == h_in - 1) {
+        for (index_t j = 0; j < w; ++j) bounce[64 + j] = src[j];
+        src = bounce + 64;
+      }
+      src += shift;
+      // Chunks left to right, each stored whole (the last one's lanes past the row are
+      // overwritten by the next row, or fall in the copy's slack); the lanes outside the input
+      // row zeroed by blends, not by masked loads (slow on this CPU).
+      for (index_t c = 0; c < chunks; ++c)
+        _mm512_storeu_ps(dst + 16 * c, _mm512_maskz_mov_ps(inside[c], _mm512_loadu_ps(src + 16 * c)));
+    }
+    // The slack after the rows (read only by a band shorter than a vector): zeros.
+    float* tail = copies + b * copy_len;
+    index_t i = rows * w;
+    for (; i + 16 <= copy_len; i += 16) _mm512_storeu_ps(tail + i, _mm512_setzero_ps());
+    for (; i < copy_len; ++i) tail[i] = 0.0f;
+  }
+}
+
 void conv_rows_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
                            const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
                            index_t out_plane) noexcept {
