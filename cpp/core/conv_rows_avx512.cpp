@@ -34,9 +34,13 @@ void conv_rows_copies_avx512(const float* xc, index_t h_in, index_t w, index_t i
                              index_t kw, index_t dw, index_t pad_left, float* copies,
                              index_t copy_len) noexcept {
   const index_t chunks = (w + 15) / 16;
-  // A row bounced through a buffer with room around it: the first and last rows of the input,
-  // whose shifted loads would reach outside the array.
-  alignas(64) float bounce[kMaxCopyWidth + 2 * 64];
+  // The first and last rows of the input, whose shifted loads would reach outside the array,
+  // through buffers with room around them (what the loads read there is masked off).
+  alignas(64) float bounce[2][kMaxCopyWidth + 2 * 64];
+  for (int e = 0; e < 2; ++e) {
+    const float* row = xc + (e ? h_in - 1 : 0) * w;
+    for (index_t j = 0; j < w; ++j) bounce[e][64 + j] = row[j];
+  }
   for (index_t b = 0; b < kw; ++b) {
     const index_t shift = b * dw - pad_left;  // copy column j is input column j + shift
     // Each chunk's lanes whose input column lies inside the row.
@@ -54,11 +58,7 @@ void conv_rows_copies_avx512(const float* xc, index_t h_in, index_t w, index_t i
         for (index_t c = 0; c < chunks; ++c) _mm512_storeu_ps(dst + 16 * c, _mm512_setzero_ps());
         continue;
       }
-      const float* src = xc + ih * w;
-      if (ih == 0 || ih == h_in - 1) {
-        for (index_t j = 0; j < w; ++j) bounce[64 + j] = src[j];
-        src = bounce + 64;
-      }
+      const float* src = ih == 0 ? bounce[0] + 64 : ih == h_in - 1 ? bounce[1] + 64 : xc + ih * w;
       src += shift;
       // Chunks left to right, each stored whole (the last one's lanes past the row are
       // overwritten by the next row, or fall in the copy's slack); the lanes outside the input
