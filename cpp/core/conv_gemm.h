@@ -81,10 +81,18 @@ struct RowsTile {
 // The tile after the pixels [0, done) are covered (done < Q).
 RowsTile conv_rows_next_tile(index_t Q, index_t done, index_t vec) noexcept;
 
+// For the shifted copies: the band's rows of w pixels, taps in blocks of taps_per_row per kernel
+// row a (k_h of them, dil_h apart); copy row s is zeros (the padding) for s < top and s >= bottom.
+// A tile skips the kernel rows that read only zeros for all its pixels: the same sums bit for bit
+// (the chain starts from +0, and adding w * 0 to a sum that is never -0 changes nothing).
+struct RowsSkip {
+  index_t w, taps_per_row, kh, dh, top, bottom;
+};
+
 // The AVX2 tiles of those kernels (4 filters x 24 pixels), with the interface below.
 void conv_rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
                          const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
-                         index_t out_plane) noexcept;
+                         index_t out_plane, const RowsSkip* skip = nullptr) noexcept;
 // The AVX-512 tiles of those kernels (own flags; call only when use_avx512()): the band's Q pixels,
 // one flat run over the copies (tap k at copies + koff[k]), for the group's cout_g filters
 // (packed_g: the group's panels; bias_g may be null), into yb (filter f at yb + f * out_plane).
@@ -105,6 +113,6 @@ void conv_rows_copies_avx512(const float* xc, index_t h_in, index_t w, index_t i
                              index_t copy_len) noexcept;
 void conv_rows_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
                            const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
-                           index_t out_plane) noexcept;
+                           index_t out_plane, const RowsSkip* skip = nullptr) noexcept;
 
 }  // namespace cnncore

@@ -343,16 +343,16 @@ struct Avx2 {
 // The band's Q pixels (one flat run over the copies) for the group's cout_g filters.
 void rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
                     const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
-                    index_t out_plane) {
-  rows_band<Avx2, 4>(copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane);
+                    index_t out_plane, const RowsSkip* skip = nullptr) {
+  rows_band<Avx2, 4>(copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane, skip);
 }
 
 }  // namespace
 
 void conv_rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
                          const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
-                         index_t out_plane) noexcept {
-  rows_band_avx2(copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane);
+                         index_t out_plane, const RowsSkip* skip) noexcept {
+  rows_band_avx2(copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane, skip);
 }
 
 void conv_rows_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, const float* packed,
@@ -415,12 +415,17 @@ void conv_rows_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
     float* yb = y + (n * p.c_out + g * cout_g) * out_plane + oh0 * w_out;
     const float* bg = bias ? bias + g * cout_g : nullptr;
     const float* packed_g = packed + g * panels * K * kGemmNR;
+    // Copy row s is input row ih0 + s: zeros above row 0 and from row h_in on.
+    // (Lecture's CONV1: 1.6 % faster; the first tile skips a fifth of its taps, the last
+    // vector two fifths.)
+    const RowsSkip skip{w_out, cin_g * kw, kh, dh, -ih0, h_in - ih0};
+    const RowsSkip* sp = &skip;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
     if (avx512)
-      conv_rows_band_avx512(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
+      conv_rows_band_avx512(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane, sp);
     else
 #endif
-      rows_band_avx2(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane);
+      rows_band_avx2(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane, sp);
     if (act)
       for (index_t f = 0; f < cout_g; ++f) {
         float* yf = yb + f * out_plane;

@@ -76,8 +76,8 @@ void conv_rows_copies_avx512(const float* xc, index_t h_in, index_t w, index_t i
 
 void conv_rows_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
                            const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
-                           index_t out_plane) noexcept {
-  rows_band<Avx512, 8>(copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane);
+                           index_t out_plane, const RowsSkip* skip) noexcept {
+  rows_band<Avx512, 8>(copies, koff, K, Q, packed_g, cout_g, bias_g, yb, out_plane, skip);
 }
 
 }  // namespace cnncore

@@ -63,11 +63,12 @@ inline void rows_tiles(int nf, int pv, const float* s, const index_t* koff, inde
 // The band's Q pixels, one flat run (tap k at copies + koff[k]), for the group's cout_g filters
 // (packed_g: the group's panels; bias_g may be null), into yb (filter f at yb + f * out_plane),
 // by tiles of up to F filters x 3 vectors of V::kWidth pixels; F divides 16, so a tile's filters
-// stay in one panel. The pixels are covered as conv_rows_next_tile says.
+// stay in one panel. The pixels are covered as conv_rows_next_tile says; with skip (the shifted
+// copies), a tile leaves out the kernel rows that read only the padding's zero rows.
 template <class V, int F>
 inline void rows_band(const float* copies, const index_t* koff, index_t K, index_t Q,
                       const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
-                      index_t out_plane) {
+                      index_t out_plane, const RowsSkip* skip) {
   constexpr index_t VEC = V::kWidth;
   static_assert(16 % F == 0 && 3 * VEC <= kRowsTilePixels, "a panel's filters, the copies' slack");
   alignas(64) float small[F * 3 * VEC];
@@ -76,14 +77,26 @@ inline void rows_band(const float* copies, const index_t* koff, index_t K, index
     const index_t q = tile.start;
     const int pv = tile.vectors;
     q0 = tile.buffered ? Q : q + VEC * pv;
+    // The taps [k0, k1) that read something other than the padding's zero rows for this tile.
+    index_t k0 = 0, k1 = K;
+    if (skip) {
+      const index_t r_lo = q / skip->w;
+      const index_t r_hi = ((tile.buffered ? Q : q + VEC * pv) - 1) / skip->w;
+      index_t a0 = 0, a1 = skip->kh;
+      while (a0 < a1 && r_hi + a0 * skip->dh < skip->top) ++a0;
+      while (a1 > a0 && r_lo + (a1 - 1) * skip->dh >= skip->bottom) --a1;
+      k0 = a0 * skip->taps_per_row;
+      k1 = a1 * skip->taps_per_row;
+    }
     for (index_t f0 = 0; f0 < cout_g; f0 += F) {
       const int nf = static_cast<int>(cout_g - f0 < F ? cout_g - f0 : F);
-      const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR;
+      const float* wk = packed_g + (f0 / kGemmNR) * K * kGemmNR + f0 % kGemmNR + k0 * kGemmNR;
       const float* bp = bias_g ? bias_g + f0 : nullptr;
       if (!tile.buffered) {
-        rows_tiles<V, F>(nf, pv, copies + q, koff, K, wk, bp, yb + f0 * out_plane + q, out_plane);
+        rows_tiles<V, F>(nf, pv, copies + q, koff + k0, k1 - k0, wk, bp, yb + f0 * out_plane + q,
+                         out_plane);
       } else {
-        rows_tiles<V, F>(nf, 1, copies, koff, K, wk, bp, small, 3 * VEC);
+        rows_tiles<V, F>(nf, 1, copies, koff + k0, k1 - k0, wk, bp, small, 3 * VEC);
         for (int i = 0; i < nf; ++i)
           for (index_t j = 0; j < Q; ++j) yb[(f0 + i) * out_plane + j] = small[i * 3 * VEC + j];
       }
