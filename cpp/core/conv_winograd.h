@@ -40,8 +40,8 @@
 //
 // F(4, 5) along the rows (layers of 2 to 15 input channels, the first 5x5 layer of a colour
 // image network): with few channels the 2-D transforms cost more than the products they save
-// (each filter's output transform would weigh as much as its 36 products). Along the rows only, each
-// run of 4 output pixels of a row is, per filter f,
+// (each filter's output transform would weigh as much as its 36 products). Along the rows only,
+// each run of 4 output pixels of a row is, per filter f,
 //
 //   y = A^T sum_(c, a) U[f, c, a] (.) V[c, row + a],   U[f, c, a] = G w[f, c, a, :],  V = B^T d,
 //
@@ -65,13 +65,12 @@ index_t conv_winograd_alpha(const ConvParams& p) noexcept;
 // outputs per tile from a 6 x 8 patch (measurements in conv_winograd.cpp).
 index_t conv_winograd_alpha_w(const ConvParams& p) noexcept;
 
-// Either F(2x2, r) (conv_winograd_alpha): 3x3 or 5x5 kernels, unit strides and dilations, one
-// group, 2-D, float32, at least 16 input and 16 output channels, output planes of at least 100
-// pixels; rows short enough for a band of one
-// tile row to keep its transformed input within a few megabytes. Below those sizes the
-// transforms weigh more than the products save (measurements in conv_winograd.cpp). The batch
-// size never decides: it must not change the bits. Or F(4, 5) along the rows
-// (conv_winograd_rows_applies).
+// Either the 2-D tiles (conv_winograd_alpha, conv_winograd_alpha_w): 3x3 or 5x5 kernels, unit
+// strides and dilations, one group, 2-D, float32, at least 16 input and 16 output channels,
+// output planes of at least 100 pixels; rows short enough for a band of one tile row to keep its
+// transformed input within a few megabytes. Below those sizes the transforms weigh more than the
+// products save (measurements in conv_winograd.cpp). The batch size never decides: it must not
+// change the bits. Or F(4, 5) along the rows (conv_winograd_rows_applies).
 bool conv_winograd_applies(const ConvParams& p) noexcept;
 // 5x5 kernels, unit strides and dilations, one group, 2-D, 2 to 15 input channels, at least 8
 // output channels, output planes of at least 400 pixels and rows of at least 8 (measurements in
