@@ -194,9 +194,6 @@ WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) n
   const index_t in_rows = 2 * (plan.band_rows - 1) + plan.alpha;
   const index_t strips = round_up(in_rows * plan.strip_w, 16) +
                          round_up(in_rows * plan.alpha_w * round_up(tw, 8), 16);
-  // Rows of 4 tiles of 4 columns: transforms on two tile rows at a time (the lecture's CONV2 at
-  // batch 64: 0.92 of the time with a tile row at a time).
-  plan.pairs = m_w == 4 && tw == 4;
   plan.v_stride = round_up(c_in * plan.t_stride, 1024) + 16;
   plan.m_stride = round_up(plan.chunk * plan.t_stride, 1024) + 16;
   plan.scratch_floats = strips + xi * plan.v_stride + xi * plan.m_stride;

@@ -94,7 +94,6 @@ struct WinogradPlan {
   // multiple of 4 KB put them all in one: measured 2-3 times slower input transform).
   index_t v_stride = 0, m_stride = 0;
   index_t strip_w = 0;               // one zero-padded input row of a tile row's patches
-  bool pairs = false;                // rows of 4 tiles of 4 columns: transforms on 2 tile rows
   index_t scratch_floats = 0;        // per thread: strip, rows' transforms, V, M
   index_t shared_floats = 0;         // after the threads' scratch: the product tiles' offsets
 };

@@ -340,10 +340,10 @@ bool run(const ConvParams& p, const WinogradPlan& plan, const float* x, const fl
   const index_t strip_floats = (in_rows_max * sw + 15) / 16 * 16;
   const index_t rows_floats = (in_rows_max * AW * tw8 + 15) / 16 * 16;
   const index_t v_floats = XI * v_xi;
-  // Rows of 4 tiles of 4 columns (plan.pairs: 13 to 16 output columns, the lecture's CONV2) fill
-  // half a vector: the transforms then run on two tile rows at a time, the band's run of tiles
-  // being flat.
-  const bool pairs = plan.pairs;
+  // Rows of 4 tiles of 4 columns (13 to 16 output columns, the lecture's CONV2) fill half a
+  // vector: the transforms then run on two tile rows at a time, the band's run of tiles being
+  // flat (0.92 of the time with a tile row at a time, CONV2 at batch 64).
+  const bool pairs = MW == 4 && tw == 4;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
   const bool avx512 = use_avx512();
 #endif
@@ -473,24 +473,22 @@ inline void rows_output_transform8(const float* m, index_t ms, const __m256* bia
   interleave(y, out, std::integral_constant<int, 4>());
 }
 
-// U[xi][panel][a * c_in + c][16] = (G w[f, c, a, :])[xi], computed in double and rounded once.
+// U[xi][panel][a * c_in + c][16] = (G w[f, c, a, :])[xi] (Transforms<8>::g), 8 filters at a time.
 void pack_rows(const ConvParams& p, const float* w, float* packed) {
   const index_t c_in = p.c_in, c_out = p.c_out, panels = (c_out + 15) / 16, K = 5 * c_in;
   const index_t xi_stride = panels * K * 16;
-  for (index_t i = 0; i < 8 * xi_stride; ++i) packed[i] = 0.0f;
-  for (index_t f = 0; f < c_out; ++f)
+  for (index_t f0 = 0; f0 < panels * 16; f0 += 8)
     for (index_t c = 0; c < c_in; ++c)
       for (index_t a = 0; a < 5; ++a) {
-        const float* g = w + ((f * c_in + c) * 5 + a) * 5;
-        const double w0 = g[0], w1 = g[1], w2 = g[2], w3 = g[3], w4 = g[4];
-        const double even = w0 + w2 + w4, odd = w1 + w3;
-        const double pe = 0.5 * w0 + 2 * w2 + 8 * w4, po = w1 + 4 * w3;
-        const double qe = 32 * w0 + 8 * w2 + 2 * w4, qo = 16 * w1 + 4 * w3;
-        const double u[8] = {-w0,         -2.0 / 9.0 * (even + odd), -2.0 / 9.0 * (even - odd),
-                             (pe + po) / 45, (pe - po) / 45,          (qe + qo) / 45,
-                             (qe - qo) / 45, w4};
-        float* dst = packed + ((f / 16) * K + a * c_in + c) * 16 + f % 16;
-        for (int xi = 0; xi < 8; ++xi) dst[xi * xi_stride] = static_cast<float>(u[xi]);
+        alignas(32) float g[5][8];  // kernel row a of the 8 filters (zeros past c_out)
+        for (int j = 0; j < 8; ++j)
+          for (int b = 0; b < 5; ++b)
+            g[b][j] = f0 + j < c_out ? w[(((f0 + j) * c_in + c) * 5 + a) * 5 + b] : 0.0f;
+        __m256 wv[5], u[8];
+        for (int b = 0; b < 5; ++b) wv[b] = _mm256_load_ps(g[b]);
+        Transforms<8>::g(wv, u);
+        float* dst = packed + ((f0 / 16) * K + a * c_in + c) * 16 + f0 % 16;
+        for (int xi = 0; xi < 8; ++xi) _mm256_storeu_ps(dst + xi * xi_stride, u[xi]);
       }
 }
 
@@ -501,13 +499,7 @@ inline void rows_input_transform(const float* strip, index_t sw, index_t rows, i
   for (index_t r = 0; r < rows; ++r) {
     const float* row = strip + r * sw;
     float* vr = v + r * T;
-    for (index_t i = 0; i < T; i += 8) {
-      __m256 d[8], o[8];
-      for (int k = 0; k < 8; ++k) d[k] = _mm256_loadu_ps(row + 4 * (i + k));
-      transpose8(d);
-      Transforms<8>::bt(d, o);
-      for (int xi = 0; xi < 8; ++xi) _mm256_storeu_ps(vr + xi * vs + i, o[xi]);
-    }
+    for (index_t i = 0; i < T; i += 8) row_times_b<8>(row + 4 * i, vr + i, vs);
   }
 }
 
@@ -537,18 +529,13 @@ inline void rows_output_band(const float* m, index_t ms, index_t rows, index_t T
     }
     if (q < Q) {
       rows_output_transform8(m + q, ms, bp, out);
-      const index_t valid = 4 * (Q - q);
-      store_row(yf + 4 * q, out, wmin(valid, 16), &acc);
-      if (valid > 16) store_row(yf + 4 * q + 16, out + 2, valid - 16, &acc);
+      store_tile_row<4>(yf + 4 * q, out, 4 * (Q - q), &acc);
     }
   } else {
     for (index_t rr = 0; rr < rows; ++rr)
       for (index_t i = 0; i < T; i += 8) {
         rows_output_transform8(m + rr * T + i, ms, bp, out);
-        const index_t valid = w_out - 4 * i;
-        float* yo = yf + rr * w_out + 4 * i;
-        store_row(yo, out, wmin(valid, 16), &acc);
-        if (valid > 16) store_row(yo + 16, out + 2, wmin(valid - 16, 16), &acc);
+        store_tile_row<4>(yf + rr * w_out + 4 * i, out, wmin(32, w_out - 4 * i), &acc);
       }
   }
   *bad = acc;
