@@ -93,9 +93,6 @@ struct RowsSkip {
 void conv_rows_band_avx2(const float* copies, const index_t* koff, index_t K, index_t Q,
                          const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
                          index_t out_plane, const RowsSkip* skip = nullptr) noexcept;
-// The AVX-512 tiles of those kernels (own flags; call only when use_avx512()): the band's Q pixels,
-// one flat run over the copies (tap k at copies + koff[k]), for the group's cout_g filters
-// (packed_g: the group's panels; bias_g may be null), into yb (filter f at yb + f * out_plane).
 // The k_w shifted copies of one channel's band of rows (conv_rows_avx2), AVX-512, when the input
 // rows are as long as the output's (w_in = w_out = w <= kMaxCopyWidth; conv_rows_copies_fit):
 // copy b (at copies + b * copy_len), row r = input row ih0 + r shifted by b * dw - pad_left,
@@ -111,6 +108,9 @@ inline bool conv_rows_copies_fit(index_t w_in, index_t w_out, index_t kw, index_
 void conv_rows_copies_avx512(const float* xc, index_t h_in, index_t w, index_t ih0, index_t rows,
                              index_t kw, index_t dw, index_t pad_left, float* copies,
                              index_t copy_len) noexcept;
+// The AVX-512 tiles of those kernels (own flags; call only when use_avx512()): the band's Q pixels,
+// one flat run over the copies (tap k at copies + koff[k]), for the group's cout_g filters
+// (packed_g: the group's panels; bias_g may be null), into yb (filter f at yb + f * out_plane).
 void conv_rows_band_avx512(const float* copies, const index_t* koff, index_t K, index_t Q,
                            const float* packed_g, index_t cout_g, const float* bias_g, float* yb,
                            index_t out_plane, const RowsSkip* skip = nullptr) noexcept;

@@ -419,13 +419,12 @@ void conv_rows_avx2(const ConvParams& p, const GemmPlan& plan, const float* x, c
     // (Lecture's CONV1: 1.6 % faster; the first tile skips a fifth of its taps, the last
     // vector two fifths.)
     const RowsSkip skip{w_out, cin_g * kw, kh, dh, -ih0, h_in - ih0};
-    const RowsSkip* sp = &skip;
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
     if (avx512)
-      conv_rows_band_avx512(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane, sp);
+      conv_rows_band_avx512(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane, &skip);
     else
 #endif
-      rows_band_avx2(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane, sp);
+      rows_band_avx2(copies, koff, K, Q, packed_g, cout_g, bg, yb, out_plane, &skip);
     if (act)
       for (index_t f = 0; f < cout_g; ++f) {
         float* yf = yb + f * out_plane;
