@@ -200,6 +200,28 @@ def test_one_channel_copies_straight_from_the_input_rows(simd):
     _check(x, wt, b, padding=padding, dilation=d)
 
 
+@pytest.mark.parametrize("multiplier", [1, 2, 3])
+def test_depthwise_small_planes_several_per_task(simd, multiplier):
+    # Planes of at most 64 KiB go several to a task (up to 16), each prefetching the next one's
+    # input: plane counts that leave a last partial task, output channels per input channel
+    # (consecutive planes reading one input plane), against the reference and bitwise the same at
+    # one and two threads; planes just past 64 KiB take the one-plane tasks.
+    before = cc.get_num_threads()
+    try:
+        for n, c, h, w in [(3, 37, 9, 11), (1, 70, 28, 28), (2, 5, 128, 129)]:
+            x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+            wt = rng.standard_normal((c * multiplier, 1, 3, 3)).astype(np.float32)
+            b = rng.standard_normal(c * multiplier).astype(np.float32)
+            outs = []
+            for threads in (1, 2):
+                cc.set_num_threads(threads)
+                outs.append(cc.conv2d(x, wt, b, padding=1, groups=c))
+            assert outs[0].tobytes() == outs[1].tobytes(), (n, c, h, w)
+            _check(x, wt, b, padding=1, groups=c)
+    finally:
+        cc.set_num_threads(before)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_one_channel_kernel_every_band_length(simd, threads):
     # Bands of 1..100 pixels (one row of width w, or several rows) cover every way the flat run

@@ -30,6 +30,11 @@ namespace {
 // The largest strip (elements) a thread may use; past it, plane_filter_direct.
 constexpr index_t kDirectLimit = index_t(1) << 22;
 
+// Planes whose input is at most kPrefetchBytes are prefetched (see plane_filter), up to
+// kPlanesPerTask (and kTaskWork multiply-adds) in a task.
+constexpr index_t kPrefetchBytes = 64 * 1024;
+constexpr index_t kPlanesPerTask = 16;
+
 // Where strip index i (0 <= i) of an axis of length n, offset by -pad, reads: -1 for a zero.
 inline index_t border_index(index_t i, index_t n, Border border) noexcept {
   if (i >= 0 && i < n) return i;
@@ -223,12 +228,24 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   std::unique_ptr<index_t[]> tables(new index_t[static_cast<std::size_t>(table_per_thread * threads)]);
   std::unique_ptr<const T*[]> pointers(new const T*[static_cast<std::size_t>(3 * max_rows * threads)]);
   const std::vector<T> zeros(p.border == Border::kZeros ? static_cast<std::size_t>(zero_len) : 0);
-  const index_t tasks = p.planes * bands * chunks;
+  const index_t units = p.planes * bands * chunks;
   const index_t in_plane = p.in_h * row_len, out_row = p.out_w * C;
   const index_t out_plane = p.out_h * out_row, k_area = p.k_h * p.k_w;
   const index_t everything = kMaxExtent;  // a window holding every float of a strip row
-
-  parallel_tasks(tasks, threads, [&](index_t t, int tid) {
+  // Small whole planes (depthwise layers: 56x56 is 12.5 KiB) are taken several per task, each
+  // prefetching the next one's input into the cache while it computes: rows so short give the
+  // hardware prefetchers little to lock onto, so the kernel would wait on every new input row,
+  // and a task per microsecond plane hands tasks out faster than two threads agree on them.
+  // Measured on depthwise 3x3, 128 x 56x56 at batch 8 against a plane per task: 0.79-0.96 of the
+  // time at one thread, 0.63-0.78 at two.
+  const index_t in_bytes = checked_mul(in_plane, static_cast<index_t>(sizeof(T)));
+  const bool prefetch = bands == 1 && chunks == 1 && in_bytes >= 0 && in_bytes <= kPrefetchBytes;
+  const index_t per_task =
+      prefetch ? std::max<index_t>(1, std::min({kPlanesPerTask, units / (4 * want_tasks),
+                                                kTaskWork / std::max<index_t>(1, work_of(rows, cols))}))
+               : 1;
+  const index_t tasks = (units + per_task - 1) / per_task;
+  auto unit = [&](index_t t, int tid) {
     const index_t chunk = t % chunks, band = (t / chunks) % bands, plane = t / (chunks * bands);
     const index_t oh0 = band * rows, oh1 = std::min(oh0 + rows, p.out_h);
     const index_t ow0 = chunk * cols, ow1 = std::min(ow0 + cols, p.out_w);
@@ -307,6 +324,17 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     }
     run(rows_l, 0, wl, 0, everything);
     run(rows_r, wi, width, 0, everything);
+  };
+
+  parallel_tasks(tasks, threads, [&](index_t task, int tid) {
+    const index_t u1 = std::min(units, (task + 1) * per_task);
+    for (index_t t = task * per_task; t < u1; ++t) {
+      if (prefetch && t + 1 < u1 && (t + 1) / p.multiplier != t / p.multiplier) {
+        const char* next = reinterpret_cast<const char*>(x + ((t + 1) / p.multiplier) * in_plane);
+        for (index_t b = 0; b < in_bytes; b += 64) __builtin_prefetch(next + b, 0, 2);
+      }
+      unit(t, tid);
+    }
   });
 }
 
