@@ -3,6 +3,7 @@
 #include "conv_winograd.h"
 
 #include "conv_gemm.h"
+#include "cpu.h"
 
 namespace cnncore {
 
@@ -60,12 +61,17 @@ WinogradPlan rows_plan(const ConvParams& p, int threads, index_t vec) noexcept {
          (max_rows + 1) * T * 8 * K * c_out16 <= 64 * kTaskWork)
     ++max_rows;
   // The shortest estimated run: per task, the product tiles' lanes, the output transform's
-  // (8 tiles of a row at a time, a quarter of a lane each) and 16 for what a task does once.
+  // (8 tiles of a row at a time, a quarter of a lane each) and 16 for what a task does once; with
+  // one channel (the fused kernel, 16 runs a vector: conv_winograd_rows1_avx512), its lanes.
+  const bool fused = c_in == 1;
+  auto lanes = [&](index_t r) {
+    return fused ? round_up(r * T, 16) : covered_lanes(r * T, vec) + r * T8 / 4;
+  };
   index_t best = -1;
   for (index_t r = 1; r <= max_rows; ++r) {
     const index_t bands = (h + r - 1) / r, last_rows = h - (bands - 1) * r;
-    const index_t full = covered_lanes(r * T, vec) + r * T8 / 4 + 16;
-    const index_t last = covered_lanes(last_rows * T, vec) + last_rows * T8 / 4 + 16;
+    const index_t full = lanes(r) + 16;
+    const index_t last = lanes(last_rows) + 16;
     const index_t cost =
         simulated_run(p.n * bands, threads, p.n * ((bands - 1) * full + last),
                       [&](index_t i) { return i % bands == bands - 1 ? last : full; });
@@ -80,7 +86,7 @@ WinogradPlan rows_plan(const ConvParams& p, int threads, index_t vec) noexcept {
   // 8-float loads, and room for a vector store past it.
   plan.strip_w = round_up(4 * T8 + 4 + 8, 16);
   plan.v_stride = round_up(c_in * plan.copy_len, 1024) + 16;
-  plan.m_stride = round_up(8 * plan.t_stride, 1024) + 16;
+  plan.m_stride = fused ? 0 : round_up(8 * plan.t_stride, 1024) + 16;  // the fused kernel has no M
   plan.scratch_floats =
       (plan.band_rows + 4) * plan.strip_w + 8 * plan.v_stride + 8 * plan.m_stride;
   plan.shared_floats = 2 * K + 16;
@@ -102,7 +108,7 @@ index_t conv_winograd_alpha_w(const ConvParams& p) noexcept {
 }
 
 bool conv_winograd_rows_applies(const ConvParams& p) noexcept {
-  if (p.groups != 1 || p.c_in < 2 || p.c_in >= 16 || p.c_out < 8) return false;
+  if (p.groups != 1 || p.c_in < 1 || p.c_in >= 16 || p.c_out < 8) return false;
   if (p.k[0] != 1 || p.in[0] != 1 || p.out[0] != 1 || p.pad[0] != 0) return false;
   if (p.k[1] != 5 || p.k[2] != 5 || p.stride[1] != 1 || p.stride[2] != 1 || p.dil[1] != 1 ||
       p.dil[2] != 1)
@@ -111,9 +117,15 @@ bool conv_winograd_rows_applies(const ConvParams& p) noexcept {
   // one thread against the kernels that run otherwise, AVX-512: 3 -> 64 on 224x224 0.57 of their
   // time, 15 -> 32 on 28x28 0.55, 8 -> 32 0.59, 2 -> 16 0.79, 4 -> 16 on 16x40 0.71, 2 -> 16 on
   // 20x20 0.93; but 2 -> 16 on 14x14 1.23, 3 -> 16 on 12x12 1.15 and 14x5 1.55 (few runs per row
-  // and per plane: the transforms' partial vectors). One channel: 1 -> 16 on 28x28 (the lecture's
-  // first layer) 1.09, on 56x56 1.00, against the shifted copies, which keep it (and its exact
-  // integer sums).
+  // and per plane: the transforms' partial vectors).
+  // One channel only with AVX-512 and rows of whole runs (w_out a multiple of 4), where the
+  // products and the output transform run fused (conv_winograd_rows1_avx512); through the two
+  // passes it was 1.09 of the shifted copies' time on 28x28. Fused, against the shifted copies:
+  // 1 -> 16 on 28x28 0.71 at batch 64 (the lecture's first layer) and 0.93 for a single image,
+  // 1 -> 8 and 1 -> 32 0.72 and 0.68, 24x24 0.74, 20x20 (batch 8) 0.86, 56x56 0.74, 224x224
+  // 0.54-0.56. The shifted copies keep the other widths, and integer-valued data's exact sums
+  // there.
+  if (p.c_in == 1 && (!use_avx512() || p.out[2] % 4 != 0)) return false;
   const index_t pixels = checked_mul(p.out[1], p.out[2]);
   if (pixels >= 0 && pixels < 400) return false;
   // Rows of at least 8 pixels and at most 2**16 (one output row's V within a few MB).

@@ -115,4 +115,13 @@ bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const flo
                         const float* packed, const float* bias, float* y, float* scratch,
                         int threads, const FusedActivation* act = nullptr) noexcept;
 
+// F(4, 5) along the rows for one input channel with rows of 4 T = w_out outputs, products and
+// output transform fused (AVX-512F; own flags; call only when use_avx512()): a band's Q = rows x T
+// runs, V[xi] at v + xi * v_xi (run q at + q, kernel row a's at + q + a T), the packed weights u
+// (conv_winograd_pack_avx2, c_in = 1; U[xi] at u + xi * u_xi), the bias (or null), into y (filter
+// f's band at y + f * out_plane, 4 Q floats). False when some stored output is NaN or infinite.
+bool conv_winograd_rows1_avx512(const float* v, index_t v_xi, index_t T, index_t Q,
+                                const float* u, index_t u_xi, index_t c_out, const float* bias,
+                                float* y, index_t out_plane) noexcept;
+
 }  // namespace cnncore

@@ -110,7 +110,7 @@ static void direct_vs_reference() {
 }
 
 // 3x3 and 5x5 float convolutions with enough channels for Winograd's F(2x2, 3x3) and F(2x2, 5x5),
-// and 5x5 ones of 2 to 15 channels for F(4, 5) along the rows, where the CPU has AVX2
+// and 5x5 ones of 1 to 15 channels for F(4, 5) along the rows, where the CPU has AVX2
 // (conv_winograd.h), paddings from a crop of one to two, against the reference on small
 // integers: 3x3 exactly (every transform is exact on them); 5x5 within the float32 bound of a sum
 // of its length (the weights' transforms hold sixths, ninths), relative to the sum of the terms'
@@ -123,8 +123,9 @@ static void fast_float_vs_reference() {
   for (int trial = 0; trial < 45; ++trial) {
     cnncore::ConvParams p;
     p.n = pick(1, 2);
-    const bool rows = trial % 3 == 2;  // 2 to 15 channels: F(4, 5) along the rows
-    p.c_in = rows ? pick(2, 15) : pick(16, 40);
+    const bool rows = trial % 3 == 2;  // 1 to 15 channels: F(4, 5) along the rows
+    const bool one = trial % 9 == 2;     // one channel (fused with AVX-512)
+    p.c_in = one ? 1 : rows ? pick(2, 15) : pick(16, 40);
     p.c_out = rows ? pick(8, 40) : pick(32, 50);
     const index_t k = trial % 3 ? 5 : 3;
     for (int d = 1; d < 3; ++d) {
@@ -133,6 +134,7 @@ static void fast_float_vs_reference() {
       p.pad[d] = pick(-1, 2);
       p.out[d] = p.in[d] + 2 * p.pad[d] - (k - 1) - pick(0, 1);  // trailing padding: 0 or 1 less
     }
+    if (one) p.out[2] -= p.out[2] % 4;  // one channel: rows of whole runs of 4
     cnncore::validate(p, "test");
     const index_t nx = p.n * p.c_in * p.in[1] * p.in[2];
     const index_t nw = p.c_out * p.c_in * k * k, ny = p.n * p.c_out * p.out[1] * p.out[2];
