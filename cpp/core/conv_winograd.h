@@ -52,6 +52,11 @@
 // 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (conv_winograd_avx2.cpp has the matrices). Measured
 // worst error, relative to the sum of the terms' magnitudes: about 10 eps32, within the tests'
 // bound of (25 c_in + 2) eps32; G's ninths and forty-fifths round integer-valued data.
+// One input channel (the first layer of a grey-image network, the lecture's CONV1), with AVX-512
+// and rows of a multiple of 4 outputs only: the products and the output transform run fused in
+// registers (conv_winograd_rows1_avx512; through the two passes, K = 5 taps, it was slower than
+// the shifted copies), with U rounded once from double. Worst error measured there: 22.8 eps32 of
+// the sum of magnitudes over the lecture's layer at batch 64, within the bound of 27.
 #pragma once
 
 #include "common.h"
@@ -72,9 +77,9 @@ index_t conv_winograd_alpha_w(const ConvParams& p) noexcept;
 // products save (measurements in conv_winograd.cpp). The batch size never decides: it must not
 // change the bits. Or F(4, 5) along the rows (conv_winograd_rows_applies).
 bool conv_winograd_applies(const ConvParams& p) noexcept;
-// 5x5 kernels, unit strides and dilations, one group, 2-D, 2 to 15 input channels, at least 8
-// output channels, output planes of at least 400 pixels and rows of at least 8 (measurements in
-// conv_winograd.cpp).
+// 5x5 kernels, unit strides and dilations, one group, 2-D, 2 to 15 input channels (or one, with
+// AVX-512 in use and rows of a multiple of 4 outputs), at least 8 output channels, output planes
+// of at least 400 pixels and rows of at least 8 (measurements in conv_winograd.cpp).
 bool conv_winograd_rows_applies(const ConvParams& p) noexcept;
 
 struct WinogradPlan {
