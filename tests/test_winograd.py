@@ -138,6 +138,29 @@ def test_integer_data_with_5x5_kernels_within_the_float32_bound(simd, c_in, size
     _check(xe, we, be, padding=2)
 
 
+@pytest.mark.parametrize("padding", [2, ((2, 2), (1, 3)), ((1, 1), (4, 0)), 0])
+def test_one_channel_cut_edge_columns_are_direct_sums(simd, padding):
+    # F(4, 5) for one channel redoes the output columns whose window the padding cuts short and
+    # that end a run of 4 (outputs 0 and 3) as direct sums: the GEMM's bits there, Winograd's
+    # elsewhere. Their windows hold fewer terms than the run's transform mixes in, and left
+    # alone they came out up to 28 eps32 of their sum of magnitudes off (the lecture's layer,
+    # random data, no bias: this batch), past the float32 bound of 27.
+    x, w, _ = _x_w_b(64, 1, 16, (28, 28), k=5)
+    y = conv_nd("conv2d", 2, x, w, None, 1, padding, 1, 1)
+    g = conv_nd("conv2d", 2, x, w, None, 1, padding, 1, 1, impl="gemm")
+    _check(x, w, None, padding=padding)
+    if simd != "avx512":
+        assert y.tobytes() == g.tobytes()  # the shifted copies
+        return
+    (_, _), (left, right) = padding if isinstance(padding, tuple) else ((padding,) * 2,) * 2
+    w_out = y.shape[3]
+    cut = [c for c in range(w_out) if (c < left or c + 4 - left >= 28) and c % 4 in (0, 3)]
+    assert bool(cut) == (padding != 0)
+    for c in range(w_out):
+        same = y[..., c].tobytes() == g[..., c].tobytes()
+        assert same == (c in cut), c
+
+
 @pytest.mark.parametrize("k,c_in", [(3, 32), (5, 32), (5, 3), (5, 1)])
 def test_bits_independent_of_threads_and_batch(simd, k, c_in):
     x, w, b = _x_w_b(5, c_in, 40, (30, 24), k=k)

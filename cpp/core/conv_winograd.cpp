@@ -155,7 +155,9 @@ bool conv_winograd_applies(const ConvParams& p) noexcept {
 }
 
 index_t conv_winograd_packed_size(const ConvParams& p) noexcept {
-  if (conv_winograd_rows_applies(p)) return 8 * round_up(p.c_out, 16) * 5 * p.c_in;
+  // One channel: then the weights themselves, w[a][b][f] (the direct sums of the edge columns).
+  if (conv_winograd_rows_applies(p))
+    return (8 * 5 * p.c_in + (p.c_in == 1 ? 25 : 0)) * round_up(p.c_out, 16);
   return conv_winograd_alpha(p) * conv_winograd_alpha_w(p) * round_up(p.c_out, 16) * p.c_in;
 }
 

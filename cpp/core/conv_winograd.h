@@ -128,5 +128,14 @@ bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const flo
 bool conv_winograd_rows1_avx512(const float* v, index_t v_xi, index_t T, index_t Q,
                                 const float* u, index_t u_xi, index_t c_out, const float* bias,
                                 float* y, index_t out_plane) noexcept;
+// Output columns cols[0 .. n_cols - 1] of a band's `rows` rows for every filter, as direct sums
+// (the taps in (a, b) order from zero, then the bias: the GEMM's bits), from the band's
+// zero-padded input rows (strip, sw floats apart; output column c's window at strip columns
+// c .. c + 4) and the weights e[(a * 5 + b) * round_up(c_out, 16) + f] (AVX-512F; call only when
+// use_avx512()).
+void conv_winograd_rows1_edge_avx512(const float* strip, index_t sw, index_t rows,
+                                     const index_t* cols, index_t n_cols, const float* e,
+                                     index_t c_out, const float* bias, float* y, index_t w_out,
+                                     index_t out_plane) noexcept;
 
 }  // namespace cnncore

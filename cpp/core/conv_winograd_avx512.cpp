@@ -148,4 +148,38 @@ bool conv_winograd_rows1_avx512(const float* v, index_t v_xi, index_t T, index_t
   return _mm512_cmp_ps_mask(nan_lanes, nan_lanes, _CMP_UNORD_Q) == 0;
 }
 
+void conv_winograd_rows1_edge_avx512(const float* strip, index_t sw, index_t rows,
+                                     const index_t* cols, index_t n_cols, const float* e,
+                                     index_t c_out, const float* bias, float* y, index_t w_out,
+                                     index_t out_plane) noexcept {
+  const index_t c16 = (c_out + 15) / 16 * 16;
+  for (index_t f0 = 0; f0 < c_out; f0 += 16) {
+    const index_t nf = c_out - f0 < 16 ? c_out - f0 : 16;
+    const __mmask16 valid = nf == 16 ? __mmask16(0xFFFF) : __mmask16((1u << nf) - 1);
+    // The 16 filters' 25 weights stay in registers for every row and column.
+    __m512 wv[25];
+    for (int t = 0; t < 25; ++t) wv[t] = _mm512_loadu_ps(e + t * c16 + f0);
+    const __m512 bv = bias ? _mm512_maskz_loadu_ps(valid, bias + f0) : _mm512_setzero_ps();
+    // Four rows at a time: four independent chains of 25 multiply-adds.
+    for (index_t i = 0; i < n_cols; ++i)
+      for (index_t r0 = 0; r0 < rows; r0 += 4) {
+        const int nr = rows - r0 < 4 ? static_cast<int>(rows - r0) : 4;
+        __m512 acc[4];
+        for (int k = 0; k < 4; ++k) acc[k] = _mm512_setzero_ps();
+        const float* s[4];  // past the band's last row, its last row again (not stored)
+        for (int k = 0; k < 4; ++k) s[k] = strip + (r0 + (k < nr ? k : nr - 1)) * sw + cols[i];
+        for (int a = 0; a < 5; ++a)
+          for (int b = 0; b < 5; ++b)
+            for (int k = 0; k < 4; ++k)
+              acc[k] = _mm512_fmadd_ps(wv[a * 5 + b], _mm512_set1_ps(s[k][a * sw + b]), acc[k]);
+        for (int k = 0; k < nr; ++k) {
+          alignas(64) float out[16];
+          _mm512_store_ps(out, bias ? _mm512_add_ps(acc[k], bv) : acc[k]);
+          float* yo = y + f0 * out_plane + (r0 + k) * w_out + cols[i];
+          for (index_t f = 0; f < nf; ++f) yo[f * out_plane] = out[f];
+        }
+      }
+  }
+}
+
 }  // namespace cnncore
