@@ -71,6 +71,10 @@ WinogradPlan rows_plan(const ConvParams& p, int threads, index_t vec) noexcept {
   auto lanes = [&](index_t r) {
     return fused ? round_up(r * T, 16) : covered_lanes(r * T, vec) + r * T8 / 4;
   };
+  // Splitting a small call costs the second thread's wake-up, about 10,000 cycles, where a lane
+  // of the fused kernel takes about 3 c_out: a single 28x28 image (1 -> 16) cut into two bands ran
+  // at 1.2 times the time of one band, the other thread waking too late to take its half.
+  const index_t wake = fused && threads > 1 ? 10000 / (3 * p.c_out) : 0;
   index_t best = -1;
   for (index_t r = 1; r <= max_rows; ++r) {
     const index_t bands = (h + r - 1) / r, last_rows = h - (bands - 1) * r;
@@ -78,7 +82,8 @@ WinogradPlan rows_plan(const ConvParams& p, int threads, index_t vec) noexcept {
     const index_t last = lanes(last_rows) + 16;
     const index_t cost =
         simulated_run(p.n * bands, threads, p.n * ((bands - 1) * full + last),
-                      [&](index_t i) { return i % bands == bands - 1 ? last : full; });
+                      [&](index_t i) { return i % bands == bands - 1 ? last : full; }) +
+        (p.n * bands > 1 ? wake : 0);
     if (best < 0 || cost < best) best = cost, plan.band_rows = r;
   }
   plan.bands = (h + plan.band_rows - 1) / plan.band_rows;
@@ -123,12 +128,14 @@ bool conv_winograd_rows_applies(const ConvParams& p) noexcept {
   // 20x20 0.93; but 2 -> 16 on 14x14 1.23, 3 -> 16 on 12x12 1.15 and 14x5 1.55 (few runs per row
   // and per plane: the transforms' partial vectors).
   // One channel only with AVX-512 and rows of whole runs (w_out a multiple of 4), where the
-  // products and the output transform run fused (conv_winograd_rows1_avx512); through the two
-  // passes it was 1.09 of the shifted copies' time on 28x28. Fused, against the shifted copies:
-  // 1 -> 16 on 28x28 0.71 at batch 64 (the lecture's first layer) and 0.93 for a single image,
-  // 1 -> 8 and 1 -> 32 0.72 and 0.68, 24x24 0.74, 20x20 (batch 8) 0.86, 56x56 0.74, 224x224
-  // 0.54-0.56. The shifted copies keep the other widths, and integer-valued data's exact sums
-  // there.
+  // products and the output transform run fused (conv_winograd_rows1_avx512; through the two
+  // passes it was 1.09 of the shifted copies' time on 28x28). Fused, with the cut edge columns
+  // redone directly (run_rows), against the shifted copies, at one and two threads: 1 -> 16 on
+  // 28x28 at batch 64 (the lecture's first layer) 0.80 and 0.87, at batch 8 0.82 and 1.00, a
+  // single image 0.93 and 1.05; 1 -> 32 on 28x28 0.93 and 1.00; 48x48 and 64x64 (1 -> 8)
+  // 0.74-0.76 and 0.66-0.69; 224x224 0.59; small planes and batches, 20x20 and 24x24 (batch 8),
+  // 1 -> 8 on 28x28: 0.85-0.95 and 1.03-1.12. The shifted copies keep the other widths, and
+  // integer-valued data's exact sums there.
   if (p.c_in == 1 && (!use_avx512() || p.out[2] % 4 != 0)) return false;
   const index_t pixels = checked_mul(p.out[1], p.out[2]);
   if (pixels >= 0 && pixels < 400) return false;

@@ -55,8 +55,10 @@
 // One input channel (the first layer of a grey-image network, the lecture's CONV1), with AVX-512
 // and rows of a multiple of 4 outputs only: the products and the output transform run fused in
 // registers (conv_winograd_rows1_avx512; through the two passes, K = 5 taps, it was slower than
-// the shifted copies), with U rounded once from double. Worst error measured there: 22.8 eps32 of
-// the sum of magnitudes over the lecture's layer at batch 64, within the bound of 27.
+// the shifted copies), with U rounded once from double, and the output columns the padding cuts
+// short at the ends of their runs redone as direct sums (conv_winograd_rows1_edge_avx512). Worst
+// error measured there: 18-20 eps32 of the sum of magnitudes (random data, the lecture's layer
+// and others), within the bound of 27.
 #pragma once
 
 #include "common.h"
