@@ -505,7 +505,8 @@ void pack_rows(const ConvParams& p, const float* w, float* packed) {
     // sums (conv_winograd_rows1_edge_avx512).
     float* e = packed + 8 * xi_stride;
     for (index_t t = 0; t < 25; ++t)
-      for (index_t f = 0; f < panels * 16; ++f) e[t * panels * 16 + f] = f < c_out ? w[f * 25 + t] : 0.0f;
+      for (index_t f = 0; f < panels * 16; ++f)
+        e[t * panels * 16 + f] = f < c_out ? w[f * 25 + t] : 0.0f;
     return;
   }
   for (index_t f0 = 0; f0 < panels * 16; f0 += 8)
@@ -594,12 +595,14 @@ bool run_rows(const ConvParams& p, const WinogradPlan& plan, const float* x, con
   // contributions left errors up to 28 eps32 of the window's sum of magnitudes (the lecture's
   // layer, random data, no bias; 12.7 in the other columns), past the float32 bound of a 25-term
   // sum (27). (Rows cut short by the padding: worst 18 measured, left to the transform.)
+#if defined(CNNCORE_HAVE_AVX512_KERNELS)
   std::vector<index_t> edges;
   for (index_t col = 0; c_in == 1 && col < w_out; ++col) {
     const bool cut = col < p.pad[2] || col + 4 - p.pad[2] >= w_in;
     if (cut && (col % 4 == 0 || col % 4 == 3)) edges.push_back(col);
   }
   const index_t n_edges = static_cast<index_t>(edges.size());
+#endif
 
   parallel_tasks(plan.tasks, threads, [&](index_t t, int tid) {
     if (non_finite.load(std::memory_order_relaxed)) return;
@@ -631,8 +634,9 @@ bool run_rows(const ConvParams& p, const WinogradPlan& plan, const float* x, con
         finite = conv_winograd_rows1_avx512(v, v_xi, T, Q, packed, u_xi, c_out, bias, yb,
                                             h_out * w_out);
         if (n_edges > 0)
-          conv_winograd_rows1_edge_avx512(strip, sw, rows, edges.data(), n_edges, packed + 8 * u_xi,
-                                          c_out, bias, yb, w_out, h_out * w_out);
+          conv_winograd_rows1_edge_avx512(strip, sw, rows, edges.data(), n_edges,
+                                          packed + 8 * u_xi, c_out, bias, yb, w_out,
+                                          h_out * w_out);
         if (act)
           for (index_t f = 0; f < c_out; ++f)
             activation_avx2(act->kind, act->param, yb + f * h_out * w_out,
