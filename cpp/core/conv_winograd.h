@@ -109,7 +109,8 @@ struct WinogradPlan {
 WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) noexcept;
 
 // The transformed weights: U[xi][panel][c][16] (xi = alpha_w i + j) (16 filters per panel, zero past c_out); along the
-// rows U[xi][panel][a * c_in + c][16].
+// rows U[xi][panel][a * c_in + c][16]; with one input channel U[f][xi][a], filter-major, then the
+// weights w[a][b][f] (conv_winograd_rows1_avx512, conv_winograd_rows1_edge_avx512).
 index_t conv_winograd_packed_size(const ConvParams& p) noexcept;
 
 // AVX2/FMA (own flags; call only when the CPU has them).
@@ -125,11 +126,12 @@ bool conv_winograd_avx2(const ConvParams& p, const WinogradPlan& plan, const flo
 // F(4, 5) along the rows for one input channel with rows of 4 T = w_out outputs, products and
 // output transform fused (AVX-512F; own flags; call only when use_avx512()): a band's Q = rows x T
 // runs, V[xi] at v + xi * v_xi (run q at + q, kernel row a's at + q + a T), the packed weights u
-// (conv_winograd_pack_avx2, c_in = 1; U[xi] at u + xi * u_xi), the bias (or null), into y (filter
-// f's band at y + f * out_plane, 4 Q floats). False when some stored output is NaN or infinite.
+// (conv_winograd_pack_avx2, c_in = 1: U[f][xi][a], filter-major), the bias (or null), into y
+// (filter f's band at y + f * out_plane, 4 Q floats). False when some stored output is NaN or
+// infinite.
 bool conv_winograd_rows1_avx512(const float* v, index_t v_xi, index_t T, index_t Q,
-                                const float* u, index_t u_xi, index_t c_out, const float* bias,
-                                float* y, index_t out_plane) noexcept;
+                                const float* u, index_t c_out, const float* bias, float* y,
+                                index_t out_plane) noexcept;
 // Output columns cols[0 .. n_cols - 1] of a band's `rows` rows for every filter, as direct sums
 // (the taps in (a, b) order from zero, then the bias: the GEMM's bits), from the band's
 // zero-padded input rows (strip, sw floats apart; output column c's window at strip columns

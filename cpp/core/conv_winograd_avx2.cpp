@@ -475,9 +475,10 @@ inline void rows_output_transform8(const float* m, index_t ms, const __m256* bia
 }
 
 // U[xi][panel][a * c_in + c][16] = (G w[f, c, a, :])[xi] (Transforms<8>::g), 8 filters at a time.
-// With one input channel each U is computed in double and rounded once instead (Transforms<8>::g
-// rounds two or three times: one channel's outputs sum only 25 terms, so the float32 bound they
-// must meet is the tightest), and the weights follow as they are (see run_rows).
+// With one input channel (the fused kernel's own layout, below) each U is computed in double and
+// rounded once instead (Transforms<8>::g rounds two or three times: one channel's outputs sum
+// only 25 terms, so the float32 bound they must meet is the tightest), and the weights follow as
+// they are (see run_rows).
 void pack_rows(const ConvParams& p, const float* w, float* packed) {
   const index_t c_in = p.c_in, c_out = p.c_out, panels = (c_out + 15) / 16, K = 5 * c_in;
   const index_t xi_stride = panels * K * 16;
@@ -491,19 +492,19 @@ void pack_rows(const ConvParams& p, const float* w, float* packed) {
         {32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45},
         {32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45},
         {0, 0, 0, 0, 1}};
+    // Filter-major, U[f][xi][a] (the fused kernel broadcasts one filter's 40 in turn), zeros
+    // past c_out.
     for (index_t f = 0; f < panels * 16; ++f)
-      for (index_t a = 0; a < 5; ++a) {
-        float* dst = packed + ((f / 16) * K + a) * 16 + f % 16;
-        for (int xi = 0; xi < 8; ++xi) {
-          double u = 0.0;  // zeros past c_out
+      for (int xi = 0; xi < 8; ++xi)
+        for (index_t a = 0; a < 5; ++a) {
+          double u = 0.0;
           for (int b = 0; f < c_out && b < 5; ++b)
             u += kG[xi][b] * static_cast<double>(w[(f * 5 + a) * 5 + b]);
-          dst[xi * xi_stride] = static_cast<float>(u);
+          packed[(f * 8 + xi) * 5 + a] = static_cast<float>(u);
         }
-      }
     // The weights as they are, w[a][b][f] (zeros past c_out), after U: the edge columns' direct
     // sums (conv_winograd_rows1_edge_avx512).
-    float* e = packed + 8 * xi_stride;
+    float* e = packed + 8 * xi_stride;  // = panels * 16 * 40, U's size
     for (index_t t = 0; t < 25; ++t)
       for (index_t f = 0; f < panels * 16; ++f)
         e[t * panels * 16 + f] = f < c_out ? w[f * 25 + t] : 0.0f;
@@ -631,7 +632,7 @@ bool run_rows(const ConvParams& p, const WinogradPlan& plan, const float* x, con
 #if defined(CNNCORE_HAVE_AVX512_KERNELS)
       float* yb = y + (n * c_out * h_out + oh0) * w_out;
       if (avx512 && 4 * T == w_out) {
-        finite = conv_winograd_rows1_avx512(v, v_xi, T, Q, packed, u_xi, c_out, bias, yb,
+        finite = conv_winograd_rows1_avx512(v, v_xi, T, Q, packed, c_out, bias, yb,
                                             h_out * w_out);
         if (n_edges > 0)
           conv_winograd_rows1_edge_avx512(strip, sw, rows, edges.data(), n_edges,

@@ -109,26 +109,21 @@ inline void store_runs(const __m512* y, float* out, index_t valid, __m512i* bad)
 }  // namespace
 
 bool conv_winograd_rows1_avx512(const float* v, index_t v_xi, index_t T, index_t Q,
-                                const float* u, index_t u_xi, index_t c_out, const float* bias,
-                                float* y, index_t out_plane) noexcept {
+                                const float* u, index_t c_out, const float* bias, float* y,
+                                index_t out_plane) noexcept {
   // kFilters = 4: 16 output accumulators and up to 8 products in flight among the 32 registers.
   // Measured on the lecture's first layer (one thread) against 2 filters x 16 runs: 0.80 of the
   // time; 2 filters x 32 runs and 1 x 32 were slower still (register spills).
   __m512i bad = _mm512_setzero_si512();
   for (index_t f0 = 0; f0 < c_out; f0 += kFilters) {
-    // The filters' weights side by side, one base address for every broadcast, from the packed
-    // panels (filter g at panel g / 16, lane g % 16; U[xi] u_xi apart, kernel row a 16 apart).
-    // Filters past c_out repeat filter f0; their outputs are dropped.
-    alignas(64) float wl[kFilters][8][5];
+    // The group's weights, U[f][xi][a] side by side (filters past c_out: the packing's zeros,
+    // within the last panel of 16).
+    const float(*wl)[8][5] = reinterpret_cast<const float(*)[8][5]>(u + f0 * 40);
     __m512 b[kFilters];
     for (int f = 0; f < kFilters; ++f) {
-      const index_t g = f0 + f < c_out ? f0 + f : f0;
-      const float* ug = u + (g / 16) * 5 * 16 + g % 16;
-      for (int xi = 0; xi < 8; ++xi)
-        for (int a = 0; a < 5; ++a) wl[f][xi][a] = ug[xi * u_xi + 16 * a];
       // Without a bias the sums start from -0.0, which adds nothing to any value (+0.0 would
       // turn a -0.0 output into +0.0).
-      b[f] = _mm512_set1_ps(bias ? bias[g] : -0.0f);
+      b[f] = _mm512_set1_ps(bias && f0 + f < c_out ? bias[f0 + f] : -0.0f);
     }
     for (index_t q = 0; q < Q; q += 16) {
       __m512 acc[kFilters][4];
