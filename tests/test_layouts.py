@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import cnncore as cc
+from cnncore import reference as ref
 
 
 def variants(a):
@@ -137,3 +138,56 @@ def test_repeat_call_cache_never_changes_the_answer():
     np.testing.assert_array_equal(cc.conv2d(x[0], w, padding=1), unbatched)
     np.testing.assert_array_equal(unbatched, first[0])
     np.testing.assert_array_equal(cc.relu(x), cc.relu(x.astype(">f4")))
+
+
+def test_identity_cache_in_the_core():
+    # Repeat calls with the very same parameter objects run from a plan the core remembered (64
+    # entries, replaced round robin). Each hit must match the call's dtype, shapes and kind of
+    # array; anything else takes the full path with its checks and its own answer.
+    from cnncore import _core
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    pad = (1, 2)
+    want = ref.conv2d(x, w, b, padding=pad)
+    for _ in range(3):
+        np.testing.assert_allclose(cc.conv2d(x, w, b, padding=pad), want, rtol=1e-5, atol=1e-5)
+    # The same parameter objects with float64 arrays: float64 out, not the float32 plan.
+    y64 = cc.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), padding=pad)
+    assert y64.dtype == np.float64
+    np.testing.assert_allclose(y64, want, rtol=1e-5, atol=1e-5)
+    assert cc.conv2d(x, w, b, padding=pad).dtype == np.float32
+    # Mixed dtypes, no bias, another batch size, a subclass: each its own answer.
+    assert cc.conv2d(x, w.astype(np.float64), b, padding=pad).dtype == np.float64
+    np.testing.assert_allclose(cc.conv2d(x, w, None, padding=pad),
+                               ref.conv2d(x, w, None, padding=pad), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(cc.conv2d(x[:1], w, b, padding=pad), want[:1], rtol=1e-5,
+                               atol=1e-5)
+
+    class Sub(np.ndarray):
+        pass
+
+    y_sub = cc.conv2d(x.view(Sub), w, b, padding=pad)
+    assert type(y_sub) is np.ndarray
+    np.testing.assert_allclose(y_sub, want, rtol=1e-5, atol=1e-5)
+    # A bad bias shape after a good call with the same objects is still refused.
+    with pytest.raises(ValueError, match="bias"):
+        cc.conv2d(x, w, b[:3], padding=pad)
+    # Parameter tuples made afresh each call (their ids may be reused once freed): every call
+    # gets the answer of its own values, through more calls than the cache holds.
+    for i in range(150):
+        p = (i % 3, (i // 3) % 2)
+        np.testing.assert_allclose(cc.conv2d(x, w, padding=tuple(list(p))),
+                                   ref.conv2d(x, w, padding=p), rtol=1e-5, atol=1e-5,
+                                   err_msg=str(p))
+    # 1-D and 3-D share the cache: the same objects, another rank.
+    np.testing.assert_allclose(cc.conv1d(x[:, :, 0], w[:, :, 0], padding=1),
+                               ref.conv1d(x[:, :, 0], w[:, :, 0], padding=1), rtol=1e-5,
+                               atol=1e-5)
+    with pytest.raises(TypeError, match="8 arguments"):
+        _core.conv_cached(2, x, w)
+    assert _core.conv_cached(2, x, w, b, 1, object(), 1, 1) is None  # never remembered
+    _core.conv_forget()
+    np.testing.assert_allclose(cc.conv2d(x, w, b, padding=pad), want, rtol=1e-5, atol=1e-5)

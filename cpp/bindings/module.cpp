@@ -173,18 +173,13 @@ int fast_kind(py::handle h) {
 // computing nothing, when an array is not a C-contiguous, aligned, native float32/float64 array
 // of one dtype (the Python layer then takes its full path); the memory-safety checks run every
 // time.
-py::object conv_fast(py::handle xh, py::handle wh, py::handle bh, py::bytes plan_bytes) {
+// Runs a convolution from a checked plan (see conv_fast); None when an array is not usable.
+py::object conv_planned(py::handle xh, py::handle wh, py::handle bh, const index_t* plan,
+                        py::ssize_t count) {
   const int kind = fast_kind(xh);
   if (kind == 0 || fast_kind(wh) != kind || (!bh.is_none() && fast_kind(bh) != kind))
     return py::none();
-  char* raw = nullptr;
-  py::ssize_t len = 0;
-  if (PyBytes_AsStringAndSize(plan_bytes.ptr(), &raw, &len) != 0) throw py::error_already_set();
-  const py::ssize_t count = len / static_cast<py::ssize_t>(sizeof(index_t));
-  if (count < 14) throw py::value_error("conv: bad plan");
-  index_t plan[24];
-  if (count > 24) throw py::value_error("conv: bad plan");
-  std::memcpy(plan, raw, static_cast<std::size_t>(count) * sizeof(index_t));
+  if (count < 14 || count > 24) throw py::value_error("conv: bad plan");
   const index_t out_ndim = plan[13];
   if (out_ndim < 2 || out_ndim > 5 || count != 14 + out_ndim) throw py::value_error("conv: bad plan");
   auto x = py::reinterpret_borrow<py::array>(xh);
@@ -222,6 +217,164 @@ py::object conv_fast(py::handle xh, py::handle wh, py::handle bh, py::bytes plan
   if (total != p.n * p.c_out * p.out[0] * p.out[1] * p.out[2])
     throw py::value_error("conv: the plan's shape does not match the output extents");
   return run_conv(p, kind == 1, x, w, has_bias ? &b : nullptr, shape);
+}
+
+py::object conv_fast(py::handle xh, py::handle wh, py::handle bh, py::bytes plan_bytes) {
+  char* raw = nullptr;
+  py::ssize_t len = 0;
+  if (PyBytes_AsStringAndSize(plan_bytes.ptr(), &raw, &len) != 0) throw py::error_already_set();
+  const py::ssize_t count = len / static_cast<py::ssize_t>(sizeof(index_t));
+  if (count < 14 || count > 24 || len % static_cast<py::ssize_t>(sizeof(index_t)) != 0)
+    throw py::value_error("conv: bad plan");
+  index_t plan[24];
+  std::memcpy(plan, raw, static_cast<std::size_t>(len));
+  return conv_planned(xh, wh, bh, plan, count);
+}
+
+// ---- repeat calls found by identity -------------------------------------------------------------
+// The Python layer remembers here, after its full checks, the plan of a call whose parameters
+// (stride, padding, dilation, groups: exact ints, strings and tuples of them) and arrays (exact
+// ndarrays, native float32 or float64) it accepted. A later call with the very same parameter
+// objects (a literal such as padding=1 or (1, 1) is the same object at every call) and arrays of
+// the same shapes and dtype runs straight from the plan: no Python-side work at all. An entry
+// holds strong references to its parameter objects, so while it lives no other object can have
+// their addresses. Guarded by the GIL (the lookup runs before the kernel releases it).
+struct ConvCacheEntry {
+  int nd = 0, kind = 0, x_ndim = 0, w_ndim = 0;
+  PyObject* params[4] = {nullptr, nullptr, nullptr, nullptr};  // owned references
+  py::ssize_t x_shape[5] = {}, w_shape[5] = {};
+  py::ssize_t bias_len = -1;  // -1: no bias
+  index_t plan[24] = {};
+  py::ssize_t count = 0;
+};
+constexpr int kConvCacheSize = 64;
+ConvCacheEntry g_conv_cache[kConvCacheSize];
+int g_conv_cache_next = 0;  // the entry the next remember replaces (round robin)
+
+bool is_exact_ndarray(py::handle h) {
+  return Py_TYPE(h.ptr()) == py::detail::npy_api::get().PyArray_Type_;
+}
+
+bool same_shape(py::handle h, int ndim, const py::ssize_t* shape) {
+  const auto* a = py::detail::array_proxy(h.ptr());
+  if (a->nd != ndim) return false;
+  for (int i = 0; i < ndim; ++i)
+    if (a->dimensions[i] != shape[i]) return false;
+  return true;
+}
+
+// The entry for these arguments, or null. Only exact ndarrays can match.
+const ConvCacheEntry* conv_cache_find(int nd, int kind, py::handle xh, py::handle wh,
+                                      py::handle bh, const PyObject* const params[4]) {
+  if (!is_exact_ndarray(xh) || !is_exact_ndarray(wh)) return nullptr;
+  const bool has_bias = !bh.is_none();
+  if (has_bias && !is_exact_ndarray(bh)) return nullptr;
+  for (const ConvCacheEntry& e : g_conv_cache) {
+    if (e.nd != nd || e.kind != kind || e.params[0] != params[0] || e.params[1] != params[1] ||
+        e.params[2] != params[2] || e.params[3] != params[3])
+      continue;
+    if (!same_shape(xh, e.x_ndim, e.x_shape) || !same_shape(wh, e.w_ndim, e.w_shape)) continue;
+    if (has_bias != (e.bias_len >= 0)) continue;
+    if (has_bias && !same_shape(bh, 1, &e.bias_len)) continue;
+    return &e;
+  }
+  return nullptr;
+}
+
+// The remembered call's result, or None (not remembered, or an array not usable as it is).
+py::object conv_cached(int nd, py::handle xh, py::handle wh, py::handle bh, py::handle stride,
+                       py::handle padding, py::handle dilation, py::handle groups) {
+  const PyObject* params[4] = {stride.ptr(), padding.ptr(), dilation.ptr(), groups.ptr()};
+  const int kind = fast_kind(xh);
+  if (kind == 0) return py::none();
+  const ConvCacheEntry* e = conv_cache_find(nd, kind, xh, wh, bh, params);
+  if (e == nullptr) return py::none();
+  return conv_planned(xh, wh, bh, e->plan, e->count);
+}
+
+// Remembers a plan the Python layer built and checked for these arguments (see above).
+void conv_remember(int nd, py::handle xh, py::handle wh, py::handle bh, py::handle stride,
+                   py::handle padding, py::handle dilation, py::handle groups,
+                   py::bytes plan_bytes) {
+  const int kind = fast_kind(xh);
+  if (kind == 0 || !is_exact_ndarray(xh) || !is_exact_ndarray(wh)) return;
+  if (!bh.is_none() && (!is_exact_ndarray(bh) || py::detail::array_proxy(bh.ptr())->nd != 1)) return;
+  char* raw = nullptr;
+  py::ssize_t len = 0;
+  if (PyBytes_AsStringAndSize(plan_bytes.ptr(), &raw, &len) != 0) throw py::error_already_set();
+  const py::ssize_t count = len / static_cast<py::ssize_t>(sizeof(index_t));
+  if (count < 14 || count > 24 || len % static_cast<py::ssize_t>(sizeof(index_t)) != 0)
+    throw py::value_error("conv: bad plan");
+  const auto* xa = py::detail::array_proxy(xh.ptr());
+  const auto* wa = py::detail::array_proxy(wh.ptr());
+  if (xa->nd < 2 || xa->nd > 5 || wa->nd < 3 || wa->nd > 5) return;
+  PyObject* params[4] = {stride.ptr(), padding.ptr(), dilation.ptr(), groups.ptr()};
+  ConvCacheEntry& e = g_conv_cache[g_conv_cache_next];
+  g_conv_cache_next = (g_conv_cache_next + 1) % kConvCacheSize;
+  PyObject* old[4];
+  for (int i = 0; i < 4; ++i) {
+    old[i] = e.params[i];
+    Py_INCREF(params[i]);
+    e.params[i] = params[i];
+  }
+  e.nd = nd;
+  e.kind = kind;
+  e.x_ndim = xa->nd;
+  e.w_ndim = wa->nd;
+  for (int i = 0; i < xa->nd; ++i) e.x_shape[i] = xa->dimensions[i];
+  for (int i = 0; i < wa->nd; ++i) e.w_shape[i] = wa->dimensions[i];
+  e.bias_len = bh.is_none() ? -1 : py::detail::array_proxy(bh.ptr())->dimensions[0];
+  std::memcpy(e.plan, raw, static_cast<std::size_t>(len));
+  e.count = count;
+  for (PyObject* o : old) Py_XDECREF(o);  // last: a destructor may run Python code
+}
+
+// conv_cached as a plain CPython function (METH_FASTCALL): on the path of every repeat call, it
+// skips pybind11's dispatcher and its argument vectors. Exceptions become Python's as pybind11
+// would translate them.
+PyObject* conv_cached_raw(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 8) {
+    PyErr_SetString(PyExc_TypeError,
+                    "conv_cached(nd, x, w, bias, stride, padding, dilation, groups): 8 arguments");
+    return nullptr;
+  }
+  try {
+    const long nd = PyLong_AsLong(args[0]);
+    if (nd == -1 && PyErr_Occurred()) return nullptr;
+    return conv_cached(static_cast<int>(nd), args[1], args[2], args[3], args[4], args[5], args[6],
+                       args[7])
+        .release()
+        .ptr();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::invalid_argument& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+PyMethodDef g_raw_methods[] = {
+    {"conv_cached", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&conv_cached_raw)),
+     METH_FASTCALL,
+     "conv_cached(nd, x, w, bias, stride, padding, dilation, groups): a remembered call's result, "
+     "or None"},
+    {nullptr, nullptr, 0, nullptr}};
+
+void conv_forget() {
+  for (ConvCacheEntry& e : g_conv_cache) {
+    e.nd = 0;
+    for (PyObject*& o : e.params) {
+      PyObject* old = o;
+      o = nullptr;
+      Py_XDECREF(old);
+    }
+  }
 }
 
 // PoolParams from the bindings' arguments (the core's validate() checks the numbers).
@@ -418,6 +571,11 @@ PYBIND11_MODULE(_core, m) {
         py::arg("stride"), py::arg("pad"), py::arg("dil"), py::arg("out"), py::arg("groups"),
         py::arg("impl") = "auto");
   m.def("conv_fast", &conv_fast, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("plan"));
+  if (PyModule_AddFunctions(m.ptr(), g_raw_methods) != 0) throw py::error_already_set();
+  m.def("conv_remember", &conv_remember, py::arg("nd"), py::arg("x"), py::arg("w"),
+        py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"), py::arg("plan"));
+  m.def("conv_forget", &conv_forget);
   m.def("activation_fast", &activation_fast, py::arg("x"), py::arg("kind"),
         py::arg("param") = 0.0);
   m.def("filter2d", &filter2d, py::arg("x").noconvert(), py::arg("k").noconvert(),

@@ -109,8 +109,7 @@ void set_interrupt_poll(InterruptPoll poll) noexcept { g_poll.store(poll); }
 InterruptPoll interrupt_poll() noexcept { return g_poll.load(std::memory_order_relaxed); }
 
 Interruptible::Interruptible() noexcept
-    : owner_(std::this_thread::get_id()), last_poll_(std::chrono::steady_clock::now()),
-      outer_(t_call) {
+    : owner_(std::this_thread::get_id()), outer_(t_call) {
   t_call = this;
 }
 Interruptible::~Interruptible() { t_call = outer_; }
@@ -320,8 +319,8 @@ void run_tasks(index_t tasks, int threads, TaskFn fn, void* context, Interruptib
   ++t_in_tasks;
   {
     DenormalGuard guard;
-    for (index_t t = 0; t < tasks; ++t)
-      if (!call || !call->should_stop()) fn(context, t, 0);
+    for (index_t t = 0; t < tasks; ++t)  // polled between tasks: a one-task call never is
+      if (t == 0 || !call || !call->should_stop()) fn(context, t, 0);
   }
   --t_in_tasks;
 }

@@ -143,6 +143,10 @@ class Interruptible {
     if (stop_.load(std::memory_order_relaxed)) return true;
     if (std::this_thread::get_id() != owner_) return false;
     const auto now = std::chrono::steady_clock::now();
+    if (last_poll_ == std::chrono::steady_clock::time_point{}) {
+      last_poll_ = now;  // the first task: the interval starts here (a tiny call never reads the clock)
+      return false;
+    }
     if (now - last_poll_ < kPollInterval) return false;
     last_poll_ = now;
     InterruptPoll poll = interrupt_poll();

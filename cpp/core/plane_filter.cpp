@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "cpu.h"
 
@@ -224,10 +223,24 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
   // would zero-fill the lot on every call).
   const index_t floats_per_thread = masked_edges ? 0 : 2 * max_rows * edge_len;
   const index_t table_per_thread = masked_edges ? 0 : 2 * edge_len;
-  std::unique_ptr<T[]> strips(new T[static_cast<std::size_t>(floats_per_thread * threads)]);
-  std::unique_ptr<index_t[]> tables(new index_t[static_cast<std::size_t>(table_per_thread * threads)]);
-  std::unique_ptr<const T*[]> pointers(new const T*[static_cast<std::size_t>(3 * max_rows * threads)]);
-  const std::vector<T> zeros(p.border == Border::kZeros ? static_cast<std::size_t>(zero_len) : 0);
+  // One block for the four (on the stack for small calls: a tiny image's call allocates nothing).
+  const std::size_t n_strips = static_cast<std::size_t>(floats_per_thread * threads);
+  const std::size_t n_tables = static_cast<std::size_t>(table_per_thread * threads);
+  const std::size_t n_pointers = static_cast<std::size_t>(3 * max_rows * threads);
+  const std::size_t n_zeros = p.border == Border::kZeros ? static_cast<std::size_t>(zero_len) : 0;
+  const std::size_t bytes = (n_strips + n_zeros) * sizeof(T) + n_tables * sizeof(index_t) +
+                            n_pointers * sizeof(const T*) + 8;  // + 8: alignment
+  alignas(64) unsigned char local[2048];
+  std::unique_ptr<unsigned char[]> heap(bytes > sizeof(local) ? new unsigned char[bytes] : nullptr);
+  unsigned char* block = heap ? heap.get() : local;
+  // Largest alignment first: T (double or float), then index_t and pointers (8 bytes).
+  T* const strips = reinterpret_cast<T*>(block);
+  T* const zeros = strips + n_strips;
+  std::fill(zeros, zeros + n_zeros, T(0));
+  unsigned char* after = reinterpret_cast<unsigned char*>(zeros + n_zeros);
+  after += (8 - reinterpret_cast<std::uintptr_t>(after) % 8) % 8;
+  index_t* const tables = reinterpret_cast<index_t*>(after);
+  const T** const pointers = reinterpret_cast<const T**>(tables + n_tables);
   const index_t units = p.planes * bands * chunks;
   const index_t in_plane = p.in_h * row_len, out_row = p.out_w * C;
   const index_t out_plane = p.out_h * out_row, k_area = p.k_h * p.k_w;
@@ -264,7 +277,7 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     const index_t wi = wl + (fit > wl ? (fit - wl) / 8 * 8 : 0);
     const index_t nl = wl > 0 ? round8(wl) + reach : 0;
     const index_t nr = width > wi ? round8(width - wi) + reach : 0;
-    const T** rows_in = pointers.get() + tid * 3 * max_rows;
+    const T** rows_in = pointers + tid * 3 * max_rows;
     const T** rows_l = rows_in + max_rows;
     const T** rows_r = rows_l + max_rows;
     const T* wp = w + (plane % p.kernels) * k_area;
@@ -280,7 +293,7 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     for (index_t r = 0; r < n_rows; ++r) {
       const index_t ih = border_index(ih0 + r, p.in_h, p.border);
       src[r] = ih < 0 ? nullptr : xp + ih * row_len;
-      if (wi > wl) rows_in[r] = ih < 0 ? zeros.data() : src[r] + s0 + wl;
+      if (wi > wl) rows_in[r] = ih < 0 ? zeros : src[r] + s0 + wl;
     }
     // The interior first: its loads stream through the input, and the edges then find their
     // floats in cache (gathered first, each row's end would be a cache miss of its own).
@@ -290,8 +303,8 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
       // Strip float f of row r at src[r] + s0 + f, loaded only inside the row (rows of zeros
       // are read inside the zero row, which covers a whole chunk).
       for (index_t r = 0; r < n_rows; ++r) {
-        rows_l[r] = src[r] ? address(src[r], s0) : zeros.data();
-        rows_r[r] = src[r] ? address(src[r], s0 + wi) : zeros.data();
+        rows_l[r] = src[r] ? address(src[r], s0) : zeros;
+        rows_r[r] = src[r] ? address(src[r], s0 + wi) : zeros;
       }
       run(rows_l, 0, wl, -s0, row_len - s0);
       run(rows_r, wi, width, -s0 - wi, row_len - s0 - wi);
@@ -299,7 +312,7 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     }
     // Where each edge float comes from, the same for every row: the input float at that offset
     // in the row, or -1 for a zero. Strip float f is channel f % C of pixel iw0 + f / C.
-    index_t* from_l = tables.get() + tid * table_per_thread;
+    index_t* from_l = tables + tid * table_per_thread;
     index_t* from_r = from_l + edge_len;
     auto table = [&](index_t* from, index_t f0, index_t n) {
       for (index_t i = f0 / C, c = f0 % C, k = 0; k < n; ++i, c = 0) {
@@ -309,12 +322,12 @@ void plane_filter(const PlaneFilterParams& p, const T* x, const T* w, const T* b
     };
     table(from_l, 0, nl);
     table(from_r, wi, nr);
-    T* left = strips.get() + tid * floats_per_thread;
+    T* left = strips + tid * floats_per_thread;
     T* right = left + max_rows * edge_len;
     for (index_t r = 0; r < n_rows; ++r) {
       const T* s = src[r];
       if (!s) {
-        rows_l[r] = rows_r[r] = zeros.data();
+        rows_l[r] = rows_r[r] = zeros;
         continue;
       }
       T* dl = left + r * edge_len;
