@@ -17,7 +17,9 @@ t threads, ONNX Runtime sessions built per t):
    window for pooling, 1 for an activation): float32 rounding grows with K, a wrong result is off
    by O(1). Outputs with different borders (OpenCV's reflect-101 against a zero-padded conv2d) are
    compared on the interior. A failure prints FAIL; the time is shown but never "best peer".
-2. Time, round-robin (see time_round_robin); report the MEDIAN per-call time.
+2. Time, round-robin (see time_round_robin): every implementation at every thread count in one
+   rotation, so that the ratios and cnncore's speedups compare samples taken side by side; report
+   the MEDIAN per-call time.
 
 Reported per row: time (us for the tiny workloads) and its spread (half the interquartile range),
 GFLOP/s = 2*MACs/time for convolutions (the direct method's MACs: cnncore's Winograd kernels for
@@ -372,17 +374,22 @@ def validate(wl, rows, outs):
 SPIN_TAIL = {"cnncore": 0.012, "torch": 0.012, "opencv": 0.004, "onnxruntime": 0.05}
 
 
-def time_round_robin(fns, budget, min_reps, fixed_reps=None, max_reps=50):
-    """{name: (median s/call, half the interquartile range / median, samples, calls per sample)}.
+def time_round_robin(fns, budget, min_reps, fixed_reps=None, max_reps=50, prepare=None):
+    """{key: (median s/call, half the interquartile range / median, samples, calls per sample)}.
 
-    Round-robin: one sample of each callable in turn, the first one rotating, so that the noise of
-    a shared machine hits all alike. The previous library's idle threads would steal a core from
-    the next one (see SPIN_TAIL): each turn starts with a pause that long, then, for calls under
-    5 ms, 2 ms of untimed calls to wake the core, the library's threads and the caches. A sample is
-    one call, or for fast calls a run of them lasting ~30 ms (at most 1000 calls); the number of
-    samples targets ``budget`` seconds per callable, within [min_reps, max_reps] (or fixed_reps)."""
+    Keys are (implementation, threads). Round-robin: one sample of each callable in turn, the
+    first one rotating, so that the noise of a shared machine hits all alike, every library at
+    every thread count (``prepare[key]()``, untimed, sets the threads before a key's turn). The
+    previous library's idle threads would steal a core from the next one (see SPIN_TAIL): each
+    turn starts with a pause that long, then, for calls under 5 ms, 2 ms of untimed calls to wake
+    the core, the library's threads and the caches. A sample is one call, or for fast calls a run
+    of them lasting ~30 ms (at most 1000 calls); the number of samples targets ``budget`` seconds
+    per callable, within [min_reps, max_reps] (or fixed_reps)."""
+    prepare = prepare or {}
     plan = {}
     for name, fn in fns.items():
+        if name in prepare:
+            prepare[name]()
         est = _timed(fn, 1)  # the validation call was the warm-up
         if est < 1e-3:
             est = min(_timed(fn, 20) for _ in range(3))
@@ -400,7 +407,9 @@ def time_round_robin(fns, budget, min_reps, fixed_reps=None, max_reps=50):
                 if len(samples[name]) >= reps:
                     continue
                 if previous != name:
-                    time.sleep(SPIN_TAIL.get(previous, 0.0))
+                    time.sleep(SPIN_TAIL.get(previous and previous[0], 0.0))
+                    if name in prepare:
+                        prepare[name]()
                 warm_until = time.perf_counter() + 0.002
                 while wake and time.perf_counter() < warm_until:
                     fns[name]()
@@ -449,7 +458,7 @@ def wait_quiet(args):
     WAITED[0] += time.perf_counter() - t0
 
 
-def measure(fns, args):
+def measure(fns, args, prepare=None):
     """time_round_robin after wait_quiet; if other processes used >= 0.25 CPUs meanwhile (and the
     run's waiting allowance is not spent), once more, keeping the quieter of the two.
     Returns (timings, CPUs used by other processes, seconds)."""
@@ -457,7 +466,7 @@ def measure(fns, args):
     for _attempt in range(2):
         wait_quiet(args)
         (b0, o0), t0 = cpu_seconds(), time.perf_counter()
-        timings = time_round_robin(fns, args.budget, args.min_reps, args.repeat)
+        timings = time_round_robin(fns, args.budget, args.min_reps, args.repeat, prepare=prepare)
         (b1, o1), wall = cpu_seconds(), time.perf_counter() - t0
         others = max(0.0, (b1 - b0) - (o1 - o0)) / wall
         if best is None or others < best[1]:
@@ -486,16 +495,21 @@ def run_workload(wl, threads, args, log):
             refrow["note"] = "" if refrow["fn"] else f"not timed: {call:.1f} s/call"
         except Exception as e:
             refrow.update(check="error", note=f"{type(e).__name__}: {e}"[:90])
+    # Build and validate at each thread count, then time everything in ONE round robin: every
+    # library at every thread count takes turns, so that the ratios at each count and the
+    # speedups from 1 to 2 threads compare samples taken under the same load of a shared machine.
+    fns, prepare = {}, {}
     for t in threads:
         set_threads(t)
-        rows, fns, outs = result[t], {}, {}
+        rows, outs = result[t], {}
         for name in IMPLS:
             if name == "numpy ref":
                 rows[name] = {k: v for k, v in refrow.items() if k not in ("out", "fn")}
                 if refrow["out"] is not None:
                     outs[name] = refrow["out"]
-                if refrow["fn"] is not None and "time" not in refrow:
-                    fns[name] = refrow["fn"]
+                if refrow["fn"] is not None and t == threads[0]:
+                    fns[name, t] = refrow["fn"]
+                    prepare[name, t] = (lambda u=t: set_threads(u))
                 continue
             try:
                 built = BUILDERS[name](wl, d, t)
@@ -504,23 +518,31 @@ def run_workload(wl, threads, args, log):
                 fn, border, note = built
                 rows[name] = dict(check="", note=note, border=border)
                 outs[name] = canonical(wl, d, fn())
-                fns[name] = fn
+                fns[name, t] = fn
+                prepare[name, t] = (lambda u=t: set_threads(u))
             except Exception as e:
                 rows.setdefault(name, dict(border="", note=""))
                 msg = (str(e).strip().splitlines() or [""])[0][:80]
                 rows[name].update(check="error", note=f"{type(e).__name__}: {msg}")
         validate(wl, rows, outs)
         del outs
-        timings, others, wall = measure(fns, args)
-        for name, (median, spread, n, inner) in timings.items():
-            rows[name].update(time=median, spread=spread, samples=n, inner=inner)
-        if "numpy ref" in timings:
-            refrow.update(time=rows["numpy ref"]["time"], spread=rows["numpy ref"]["spread"],
-                          note=f"single-threaded: timed at {t} thread(s)")
+    timings, others, wall = measure(fns, args, prepare)
+    for (name, t), (median, spread, n, inner) in timings.items():
+        result[t][name].update(time=median, spread=spread, samples=n, inner=inner)
+    if ("numpy ref", threads[0]) in timings:
+        refrow.update(time=result[threads[0]]["numpy ref"]["time"],
+                      spread=result[threads[0]]["numpy ref"]["spread"])
+        for t in threads:
+            result[t]["numpy ref"].update(
+                time=refrow["time"], spread=refrow["spread"],
+                note=f"single-threaded: timed at {threads[0]} thread(s)")
+    for t in threads:
+        rows = result[t]
         if others >= 0.1 and "cnncore" in rows:
             rows["cnncore"]["note"] += f" [busy machine: others used {others:.1f} CPUs]"
         log(f"  t={t}: " + ", ".join(f"{n} {fmt_time(r['time'], wl)}" for n, r in rows.items()
-                                       if "time" in r) + f"  [{wall:.1f} s, others {others:.2f}]")
+                                       if "time" in r)
+            + (f"  [{wall:.1f} s for all, others {others:.2f}]" if t == threads[-1] else ""))
     return result
 
 
