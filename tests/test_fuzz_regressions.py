@@ -250,3 +250,24 @@ def test_fuzz_checks_can_fail(fuzz_ops):
         fuzz_ops._call("f", lambda: [][1], (), {})
     with pytest.raises(fuzz_ops.Finding, match="without the function's name"):
         fuzz_ops._call("conv2d", lambda: cc.relu("x"), (), {})
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("where", [0, 65535, 65536, -1])
+def test_one_non_finite_weight_among_many_is_found(threads, where):
+    # The weights' finiteness is checked in blocks of 64K, on every thread: a single infinite
+    # weight in any block (first, the last of the first, the first of the second, the very last)
+    # must send the call to the literal kernel, where it meets the padding as NaN (w * 0).
+    w = np.full((64, 128, 3, 3), 0.01, np.float32)   # 73,728 weights: two blocks
+    w.reshape(-1)[where] = np.inf
+    x = np.ones((1, 128, 6, 6), np.float32)
+    before = cc.get_num_threads()
+    cc.set_num_threads(threads)
+    try:
+        got = cc.conv2d(x, w, padding=1)
+    finally:
+        cc.set_num_threads(before)
+    want = cc.reference.conv2d(x, w, padding=1)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-4)  # float32 sums of 1,152 terms
+    assert np.isnan(got).any() and np.isinf(got).any()

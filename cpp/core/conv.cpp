@@ -2,6 +2,7 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <type_traits>
 
@@ -57,18 +58,31 @@ void validate(const ConvParams& p, const char* fname) {
 
 namespace {
 
-// Whether every weight is finite: NaN and infinity have every exponent bit set.
+// Whether every weight is finite: NaN and infinity have every exponent bit set. Every call scans
+// its weights before the kernel: in blocks of 64K, on every thread (a serial scan of a 256 -> 256
+// 3x3 layer's 2.4 MB was 3 % of the call's time at two threads).
 template <class T>
 bool all_finite(const T* w, index_t count) noexcept {
   using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   constexpr U mask = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
-  U bad = 0;
-  for (index_t i = 0; i < count; ++i) {
-    U bits;
-    std::memcpy(&bits, w + i, sizeof bits);
-    bad |= static_cast<U>((bits & mask) == mask);
-  }
-  return bad == 0;
+  constexpr index_t kBlock = index_t(1) << 16;
+  std::atomic<bool> bad{false};
+  auto check = [&](index_t block) {
+    const index_t lo = block * kBlock, hi = std::min(count, lo + kBlock);
+    U found = 0;
+    for (index_t i = lo; i < hi; ++i) {
+      U bits;
+      std::memcpy(&bits, w + i, sizeof bits);
+      found |= static_cast<U>((bits & mask) == mask);
+    }
+    if (found) bad.store(true, std::memory_order_relaxed);
+  };
+  const index_t blocks = (count + kBlock - 1) / kBlock;
+  if (blocks <= 1)
+    for (index_t b = 0; b < blocks; ++b) check(b);
+  else
+    parallel_for(blocks, kBlock, check);
+  return !bad.load(std::memory_order_relaxed);
 }
 
 // The definition: seven nested loops, each tap bounds-checked, each output summed over (c, a, b,
