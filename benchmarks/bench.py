@@ -374,15 +374,28 @@ def validate(wl, rows, outs):
 SPIN_TAIL = {"cnncore": 0.012, "torch": 0.012, "opencv": 0.004, "onnxruntime": 0.05}
 
 
+def settle(previous):
+    """Pause for the previous library's SPIN_TAIL, then until this process's threads are idle
+    (under 10 % of a CPU over 5 ms; at most 0.25 s more): a spin longer than measured (another
+    machine, another load) must not steal a core from the next callable's samples."""
+    time.sleep(SPIN_TAIL.get(previous, 0.0))
+    deadline = time.perf_counter() + 0.25
+    while time.perf_counter() < deadline:
+        c0, t0 = time.process_time(), time.perf_counter()  # CPU time of all our threads
+        time.sleep(0.005)
+        if time.process_time() - c0 < 0.1 * (time.perf_counter() - t0):
+            return
+
+
 def time_round_robin(fns, budget, min_reps, fixed_reps=None, max_reps=50, prepare=None):
     """{key: (median s/call, half the interquartile range / median, samples, calls per sample)}.
 
     Keys are (implementation, threads). Round-robin: one sample of each callable in turn, the
     first one rotating, so that the noise of a shared machine hits all alike, every library at
     every thread count (``prepare[key]()``, untimed, sets the threads before a key's turn). The
-    previous library's idle threads would steal a core from the next one (see SPIN_TAIL): each
-    turn starts with a pause that long, then, for calls under 5 ms, 2 ms of untimed calls to wake
-    the core, the library's threads and the caches. A sample is one call, or for fast calls a run
+    previous library's idle threads would steal a core from the next one (see settle): each turn
+    starts with a pause until they are idle, then, for calls under 5 ms, 2 ms of untimed calls to
+    wake the core, the library's threads and the caches. A sample is one call, or for fast calls a run
     of them lasting ~30 ms (at most 1000 calls); the number of samples targets ``budget`` seconds
     per callable, within [min_reps, max_reps] (or fixed_reps)."""
     prepare = prepare or {}
@@ -407,7 +420,7 @@ def time_round_robin(fns, budget, min_reps, fixed_reps=None, max_reps=50, prepar
                 if len(samples[name]) >= reps:
                     continue
                 if previous != name:
-                    time.sleep(SPIN_TAIL.get(previous and previous[0], 0.0))
+                    settle(previous and previous[0])
                     if name in prepare:
                         prepare[name]()
                 warm_until = time.perf_counter() + 0.002

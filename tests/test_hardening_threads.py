@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -310,3 +313,22 @@ def test_threadpoolctl_lists_cnncores_openmp_and_its_limits_take_effect(restore_
         assert limited[runtime] == 1
     assert cc.get_num_threads() == 2
     assert _share_on_other_threads(op) >= 0.25
+
+
+@needs_proc
+def test_the_first_parallel_call_of_a_process_uses_every_thread():
+    # The pool's workers are created by the first parallel call; one that started running only
+    # after that call's job was published used to take the job for one already seen, leaving
+    # the whole first call to the calling thread.
+    code = textwrap.dedent("""
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        import cnncore as cc
+        from test_hardening_threads import _long_op, _share_on_other_threads
+        cc.set_num_threads(2)
+        print(_share_on_other_threads(_long_op()))
+    """)
+    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.split()[-1]) >= 0.25, out.stdout

@@ -215,17 +215,20 @@ class TaskPool {
 
   bool ensure_workers(int count) {
     if (static_cast<int>(workers_.size()) >= count) return true;
+    // A new worker starts from the generation before the job about to be published: one that
+    // read it only once running would take that job for one already seen, and leave the first
+    // parallel call of a process (or the first after more threads were asked for) to the caller.
+    const std::uint64_t before = generation_.load(std::memory_order_relaxed);
     try {
       while (static_cast<int>(workers_.size()) < count)
-        workers_.emplace_back([this] { worker_loop(); });
+        workers_.emplace_back([this, before] { worker_loop(before); });
     } catch (...) {  // no thread could be created: the caller runs alone
       return static_cast<int>(workers_.size()) >= count;
     }
     return true;
   }
 
-  void worker_loop() {
-    std::uint64_t seen = generation_.load(std::memory_order_acquire);
+  void worker_loop(std::uint64_t seen) {
     for (;;) {
       std::uint64_t gen = seen;
       // Spin for about 100 us (the next kernel of a network usually follows within a few), then

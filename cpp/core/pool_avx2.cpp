@@ -13,6 +13,8 @@ namespace cnncore {
 
 namespace {
 
+constexpr index_t kPoolPrefetchRows = 6;  // output rows ahead
+
 inline __m256 nanmax(__m256 a, __m256 b) {
   // _mm256_max_ps returns b when either is NaN: keep a where a is NaN.
   return _mm256_blendv_ps(_mm256_max_ps(a, b), a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
@@ -45,6 +47,18 @@ void pool_rows_avx2(const PoolParams& p, const float* x, float* y, index_t oh0, 
   for (index_t j = bw; j < bw + kPoolBufSlack; ++j) buf[j] = padv;  // read by partial vectors
   for (index_t oh = oh0; oh < oh1; ++oh) {
     const index_t sh = oh * p.stride[1] - p.pad_before[1];
+    // Prefetch the input rows output row oh + kPoolPrefetchRows adds to its window (the hardware
+    // prefetchers left the vertical pass waiting on its loads: half its time in a profile).
+    // Average pooling 3x3 stride 2 on 8 x 64 x 112 x 112 (bench.py): 0.90-0.94 of the time at
+    // one thread; max pooling 2x2 unchanged.
+    const index_t s_h = p.stride[1];
+    if (hi > lo && s_h <= h) {  // columns [lo, hi) of a row lie inside it; no overflow below
+      const index_t first = sh + kPoolPrefetchRows * s_h + (kh - 1) * p.dil[1] + 1 - s_h;
+      for (index_t ih = first < 0 ? 0 : first; ih < first + s_h && ih < h; ++ih) {
+        const char* row = reinterpret_cast<const char*>(x + ih * w + (lo - pl));
+        for (index_t off = 0; off < (hi - lo) * 4; off += 64) __builtin_prefetch(row + off, 0, 3);
+      }
+    }
     // Vertical pass into buf.
     bool any = false;
     for (index_t a = 0; a < kh; ++a) {
