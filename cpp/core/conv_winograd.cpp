@@ -194,14 +194,29 @@ WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) n
   // hands them out. Ties go to the shorter band. (256 channels on 14x14, batch 8, two threads:
   // bands of 9 tile rows, 63 tiles in 64 lanes, ran 9 % faster than bands of 4, 28 tiles in 32
   // lanes, which a cost of 4 per task and no simulation chose.)
-  index_t best = -1;
-  for (index_t r = 1; r <= max_rows; ++r) {
-    const index_t tasks = (rows + r - 1) / r;
-    const index_t full = covered_lanes(r * tw, vec) + 16;
-    const index_t last = covered_lanes((rows - (tasks - 1) * r) * tw, vec) + 16;
-    const index_t cost = simulated_run(tasks, threads, (tasks - 1) * full + last,
-                                       [&](index_t i) { return i + 1 < tasks ? full : last; });
-    if (best < 0 || cost < best) best = cost, plan.band_rows = r;
+  auto choose = [&](int slots) {
+    index_t best = -1, band = 1;
+    for (index_t r = 1; r <= max_rows; ++r) {
+      const index_t tasks = (rows + r - 1) / r;
+      const index_t full = covered_lanes(r * tw, vec) + 16;
+      const index_t last = covered_lanes((rows - (tasks - 1) * r) * tw, vec) + 16;
+      const index_t cost = simulated_run(tasks, slots, (tasks - 1) * full + last,
+                                         [&](index_t i) { return i + 1 < tasks ? full : last; });
+      if (best < 0 || cost < best) best = cost, band = r;
+    }
+    return band;
+  };
+  // Where the one-thread choice still leaves every thread 3 tasks or more, it stands: per task,
+  // those larger bands ran faster than the balance the simulation buys with smaller ones (fewer
+  // tiles per band mean fewer filters per product pass, each pass reading the band's transformed
+  // input again). AVX2, Zen 3, two threads, alternated in one process: 256 channels on 14x14 at
+  // batch 8 (bands of 8 tile rows instead of 10) 0.87-0.94 of the time in four comparisons;
+  // 128 on 28x28 at batch 8, 0.91; 64 on 56x56 at batch 8 (12 instead of 8), 0.87-1.02.
+  // The bands never change the results, only the time.
+  plan.band_rows = choose(threads);
+  if (threads > 1) {
+    const index_t one = choose(1);
+    if ((rows + one - 1) / one >= 3 * static_cast<index_t>(threads)) plan.band_rows = one;
   }
   plan.tasks = (rows + plan.band_rows - 1) / plan.band_rows;
   // V and M rows: the band's tiles, then room for the input transform's last vector (8 tiles
