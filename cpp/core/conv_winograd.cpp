@@ -207,12 +207,12 @@ WinogradPlan conv_winograd_plan(const ConvParams& p, int threads, index_t vec) n
     return band;
   };
   // Where the one-thread choice still leaves every thread 3 tasks or more, it stands: per task,
-  // those larger bands ran faster than the balance the simulation buys with smaller ones (fewer
-  // tiles per band mean fewer filters per product pass, each pass reading the band's transformed
-  // input again). AVX2, Zen 3, two threads, alternated in one process: 256 channels on 14x14 at
-  // batch 8 (bands of 8 tile rows instead of 10) 0.87-0.94 of the time in four comparisons;
-  // 128 on 28x28 at batch 8, 0.91; 64 on 56x56 at batch 8 (12 instead of 8), 0.87-1.02.
-  // The bands never change the results, only the time.
+  // its bands ran faster than the balance the simulation buys with other heights (with 256
+  // channels on 14x14 at batch 8, the two-thread choice of 10 tile rows instead of 8 made product
+  // passes of 32 filters instead of 48, each pass reading the band's transformed input again).
+  // AVX2, Zen 3, two threads, alternated in one process: that layer 0.87-0.94 of the time in
+  // four comparisons; 128 channels on 28x28 at batch 8, 0.91; 64 on 56x56 at batch 8 (12 rows
+  // instead of 8), 0.87-1.02. The bands never change the results, only the time.
   plan.band_rows = choose(threads);
   if (threads > 1) {
     const index_t one = choose(1);
