@@ -219,15 +219,21 @@ py::object conv_planned(py::handle xh, py::handle wh, py::handle bh, const index
   return run_conv(p, kind == 1, x, w, has_bias ? &b : nullptr, shape);
 }
 
-py::object conv_fast(py::handle xh, py::handle wh, py::handle bh, py::bytes plan_bytes) {
+// The int64s of a plan the Python layer packed (conv_fast's layout) into plan[24]; their count.
+py::ssize_t read_plan(const py::bytes& plan_bytes, index_t* plan) {
   char* raw = nullptr;
   py::ssize_t len = 0;
   if (PyBytes_AsStringAndSize(plan_bytes.ptr(), &raw, &len) != 0) throw py::error_already_set();
   const py::ssize_t count = len / static_cast<py::ssize_t>(sizeof(index_t));
   if (count < 14 || count > 24 || len % static_cast<py::ssize_t>(sizeof(index_t)) != 0)
     throw py::value_error("conv: bad plan");
-  index_t plan[24];
   std::memcpy(plan, raw, static_cast<std::size_t>(len));
+  return count;
+}
+
+py::object conv_fast(py::handle xh, py::handle wh, py::handle bh, py::bytes plan_bytes) {
+  index_t plan[24];
+  const py::ssize_t count = read_plan(plan_bytes, plan);
   return conv_planned(xh, wh, bh, plan, count);
 }
 
@@ -299,12 +305,8 @@ void conv_remember(int nd, py::handle xh, py::handle wh, py::handle bh, py::hand
   const int kind = fast_kind(xh);
   if (kind == 0 || !is_exact_ndarray(xh) || !is_exact_ndarray(wh)) return;
   if (!bh.is_none() && (!is_exact_ndarray(bh) || py::detail::array_proxy(bh.ptr())->nd != 1)) return;
-  char* raw = nullptr;
-  py::ssize_t len = 0;
-  if (PyBytes_AsStringAndSize(plan_bytes.ptr(), &raw, &len) != 0) throw py::error_already_set();
-  const py::ssize_t count = len / static_cast<py::ssize_t>(sizeof(index_t));
-  if (count < 14 || count > 24 || len % static_cast<py::ssize_t>(sizeof(index_t)) != 0)
-    throw py::value_error("conv: bad plan");
+  index_t plan[24];
+  const py::ssize_t count = read_plan(plan_bytes, plan);
   const auto* xa = py::detail::array_proxy(xh.ptr());
   const auto* wa = py::detail::array_proxy(wh.ptr());
   if (xa->nd < 2 || xa->nd > 5 || wa->nd < 3 || wa->nd > 5) return;
@@ -324,7 +326,7 @@ void conv_remember(int nd, py::handle xh, py::handle wh, py::handle bh, py::hand
   for (int i = 0; i < xa->nd; ++i) e.x_shape[i] = xa->dimensions[i];
   for (int i = 0; i < wa->nd; ++i) e.w_shape[i] = wa->dimensions[i];
   e.bias_len = bh.is_none() ? -1 : py::detail::array_proxy(bh.ptr())->dimensions[0];
-  std::memcpy(e.plan, raw, static_cast<std::size_t>(len));
+  std::memcpy(e.plan, plan, sizeof plan);
   e.count = count;
   for (PyObject* o : old) Py_XDECREF(o);  // last: a destructor may run Python code
 }
